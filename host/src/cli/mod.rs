@@ -1,0 +1,81 @@
+//! The command line (BRIEF section 9). Each subcommand lives in its own module; this one parses
+//! arguments and dispatches.
+//!
+//! Exit codes: 0 success, 1 failure (one line on stderr), 2 bad arguments.
+
+mod plugins;
+mod schema;
+mod settings;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    HOST_VERSION,
+    paths::{PLUGINS_DIR_ENV, Paths},
+    plugins::Registry,
+};
+
+/// Self-hosted inventory host for SaaS license management.
+#[derive(Debug, Parser)]
+#[command(name = "invhost", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Data directory (database, key file, invhost.toml, plugins/).
+    #[arg(long, global = true, env = "INVHOST_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    /// A plugin directory to search first (repeatable); INVHOST_PLUGINS_DIR adds more.
+    #[arg(long = "plugins-dir", global = true, value_name = "DIR")]
+    plugins_dirs: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List loaded plugins and refused libraries, or check one library.
+    Plugins(plugins::PluginsArgs),
+    /// Print the settings JSON Schema of a source type.
+    Schema(schema::SchemaArgs),
+    /// Work with settings documents.
+    Settings {
+        #[command(subcommand)]
+        command: settings::SettingsCommand,
+    },
+}
+
+/// Runs the command line; errors are printed by `main` on one line.
+pub fn run() -> anyhow::Result<ExitCode> {
+    crate::logging::init();
+    let cli = Cli::parse();
+    let paths = Paths::resolve(
+        cli.data_dir,
+        &cli.plugins_dirs,
+        std::env::var_os(PLUGINS_DIR_ENV),
+    )?;
+    let context = Context { paths };
+    match cli.command {
+        Command::Plugins(args) => plugins::run(&context, args),
+        Command::Schema(args) => schema::run(&context, args),
+        Command::Settings { command } => settings::run(&context, command),
+    }
+}
+
+/// What every command gets.
+struct Context {
+    paths: Paths,
+}
+
+impl Context {
+    fn registry(&self) -> Registry {
+        Registry::load(&self.paths.plugin_dirs, HOST_VERSION)
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

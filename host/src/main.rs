@@ -1,0 +1,15 @@
+//! The `invhost` command.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match invhost::cli::run() {
+        Ok(code) => code,
+        Err(error) => {
+            // One line: the context chain joined with ": ".
+            let message = format!("{error:#}").replace('\n', " ");
+            eprintln!("invhost: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Settings JSON Schemas: generation with the conventions every UI relies on, and a document
+//! check that names every problem in words an operator understands.
+//!
+//! The conventions (documented for plugin authors in `docs/schema-conventions.md`):
+//! * JSON Schema draft-07, the default of react-jsonschema-form and JSON Forms;
+//! * `title` and `description` from `#[schemars(title = ..)]` and doc comments;
+//! * secrets ([`crate::Secret`]) carry `writeOnly: true` and `x-secret: true`;
+//! * every property carries `x-order`, its position in the struct (declaration order);
+//! * tagged unions are `oneOf` of objects whose discriminator property has a `const`, and the
+//!   union carries `discriminator: {propertyName}`; no `if/then/else`;
+//! * unknown keys are refused (`additionalProperties: false`).
+
+use schemars::{JsonSchema, Schema, generate::SchemaSettings, transform::RecursiveTransform};
+use serde_json::{Map, Value};
+
+use crate::settings::Validator;
+
+/// The settings schema of `T`, generated with the conventions above.
+pub fn settings_schema<T: JsonSchema>() -> Schema {
+    SchemaSettings::draft07()
+        .with_transform(RecursiveTransform(add_order))
+        .with_transform(RecursiveTransform(add_discriminator))
+        .with_transform(RecursiveTransform(unwrap_description))
+        .into_generator()
+        .into_root_schema_for::<T>()
+}
+
+fn add_order(schema: &mut Schema) {
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for (position, property) in properties.values_mut().enumerate() {
+        if let Value::Object(property) = property {
+            property.entry("x-order").or_insert(Value::from(position));
+        }
+    }
+}
+
+/// Doc comments wrap at the source's line width; forms should wrap at theirs. Single line
+/// breaks become spaces, paragraph breaks stay.
+fn unwrap_description(schema: &mut Schema) {
+    if let Some(Value::String(text)) = schema.get_mut("description") {
+        *text = text
+            .split("\n\n")
+            .map(|paragraph| {
+                paragraph
+                    .split('\n')
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n\n");
+    }
+}
+
+fn add_discriminator(schema: &mut Schema) {
+    let Some(Value::Array(variants)) = schema.get("oneOf") else {
+        return;
+    };
+    if let Some(name) = discriminator_of(variants)
+        && let Some(object) = schema.as_object_mut()
+    {
+        object.insert(
+            "discriminator".to_owned(),
+            serde_json::json!({ "propertyName": name }),
+        );
+    }
+}
+
+/// The property that has a `const` in every variant of a `oneOf`, if there is one.
+fn discriminator_of(variants: &[Value]) -> Option<String> {
+    let first = variants.first()?.get("properties")?.as_object()?;
+    first
+        .iter()
+        .filter(|(_, p)| p.get("const").is_some())
+        .map(|(name, _)| name)
+        .find(|name| {
+            variants.iter().all(|v| {
+                v.get("properties")
+                    .and_then(|p| p.get(name.as_str()))
+                    .and_then(|p| p.get("const"))
+                    .is_some()
+            })
+        })
+        .cloned()
+}
+
+/// Checks `document` against a settings schema made by [`settings_schema`], recording every
+/// absent or empty required field, unknown key, wrong type and unknown discriminator value in
+/// `validator`.
+///
+/// This covers what operators get wrong; the plugin's deserialisation and
+/// [`crate::settings::Settings::check`] cover the rest.
+pub fn check_document(schema: &Schema, document: &Value, validator: &mut Validator) {
+    let root = schema.as_value();
+    Walker { root, validator }.walk(root, document, "");
+}
+
+struct Walker<'a> {
+    root: &'a Value,
+    validator: &'a mut Validator,
+}
+
+impl<'a> Walker<'a> {
+    fn walk(&mut self, schema: &Value, value: &Value, path: &str) {
+        let schema = self.resolve(schema);
+        if let Some(Value::Array(all)) = schema.get("allOf") {
+            for part in all {
+                self.walk(part, value, path);
+            }
+        }
+        if let Some(Value::Array(any)) = schema.get("anyOf") {
+            // `Option<T>`: null, or the one non-null branch.
+            if value.is_null() {
+                return;
+            }
+            if let Some(branch) = any.iter().find(|b| !self.is_null_type(b)) {
+                self.walk(branch, value, path);
+            }
+            return;
+        }
+        if let Some(Value::Array(variants)) = schema.get("oneOf") {
+            self.walk_one_of(variants, value, path);
+            return;
+        }
+        if let Some(expected) = schema.get("type")
+            && !type_matches(expected, value)
+        {
+            let field = display_path(path);
+            self.validator
+                .problem(field, format!("must be {}", describe_type(expected)));
+            return;
+        }
+        if let Some(Value::Array(allowed)) = schema.get("enum")
+            && !allowed.contains(value)
+        {
+            self.validator.problem(
+                display_path(path),
+                format!("must be one of {}", list(allowed)),
+            );
+            return;
+        }
+        if let (Some(Value::Object(properties)), Value::Object(object)) =
+            (schema.get("properties"), value)
+        {
+            self.walk_object(schema, properties, object, path);
+        }
+    }
+
+    fn walk_object(
+        &mut self,
+        schema: &Value,
+        properties: &Map<String, Value>,
+        object: &Map<String, Value>,
+        path: &str,
+    ) {
+        if let Some(Value::Array(required)) = schema.get("required") {
+            for name in required.iter().filter_map(Value::as_str) {
+                let absent = match object.get(name) {
+                    None | Some(Value::Null) => true,
+                    Some(Value::String(s)) => s.trim().is_empty(),
+                    Some(_) => false,
+                };
+                if absent {
+                    self.validator.missing(join(path, name));
+                }
+            }
+        }
+        if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+            for key in object.keys().filter(|k| !properties.contains_key(*k)) {
+                let expected: Vec<&str> = properties.keys().map(String::as_str).collect();
+                self.validator.problem(
+                    join(path, key),
+                    format!("unknown field; expected one of {}", expected.join(", ")),
+                );
+            }
+        }
+        for (name, property) in properties {
+            // Absent, null-where-not-allowed and empty values were reported as missing above
+            // (when required) or are left to deserialisation.
+            if let Some(child) = object.get(name)
+                && (!child.is_null() || self.allows_null(property))
+                && !matches!(child, Value::String(s) if s.trim().is_empty())
+            {
+                self.walk(property, child, &join(path, name));
+            }
+        }
+    }
+
+    fn walk_one_of(&mut self, variants: &[Value], value: &Value, path: &str) {
+        let resolved: Vec<&Value> = variants.iter().map(|v| self.resolve(v)).collect();
+        let owned: Vec<Value> = resolved.iter().map(|v| (*v).clone()).collect();
+        if let Some(tag) = discriminator_of(&owned) {
+            let Value::Object(object) = value else {
+                self.validator
+                    .problem(display_path(path), "must be an object");
+                return;
+            };
+            let chosen = match object.get(&tag) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) if s.trim().is_empty() => None,
+                Some(given) => Some(given),
+            };
+            let Some(given) = chosen else {
+                self.validator.missing(join(path, &tag));
+                return;
+            };
+            let consts: Vec<Value> = resolved
+                .iter()
+                .filter_map(|v| v.pointer(&format!("/properties/{tag}/const")).cloned())
+                .collect();
+            match resolved
+                .iter()
+                .find(|v| v.pointer(&format!("/properties/{tag}/const")) == Some(given))
+            {
+                Some(variant) => self.walk(variant, value, path),
+                None => self.validator.problem(
+                    join(path, &tag),
+                    format!("must be one of {}", list(&consts)),
+                ),
+            }
+            return;
+        }
+        // A choice among constants (a plain enum with titles).
+        let consts: Vec<Value> = resolved
+            .iter()
+            .filter_map(|v| v.get("const").cloned())
+            .collect();
+        if consts.len() == resolved.len() && !consts.contains(value) {
+            self.validator.problem(
+                display_path(path),
+                format!("must be one of {}", list(&consts)),
+            );
+        }
+    }
+
+    fn resolve<'s>(&self, schema: &'s Value) -> &'s Value
+    where
+        'a: 's,
+    {
+        let mut current = schema;
+        for _ in 0..16 {
+            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
+                break;
+            };
+            match reference
+                .strip_prefix('#')
+                .and_then(|pointer| self.root.pointer(pointer))
+            {
+                Some(target) => current = target,
+                None => break,
+            }
+        }
+        current
+    }
+
+    fn is_null_type(&self, schema: &Value) -> bool {
+        self.resolve(schema).get("type") == Some(&Value::String("null".to_owned()))
+    }
+
+    fn allows_null(&self, schema: &Value) -> bool {
+        let schema = self.resolve(schema);
+        match schema.get("type") {
+            Some(Value::String(t)) => t == "null",
+            Some(Value::Array(types)) => types.iter().any(|t| t == "null"),
+            _ => schema
+                .get("anyOf")
+                .and_then(Value::as_array)
+                .is_some_and(|any| any.iter().any(|b| self.is_null_type(b))),
+        }
+    }
+}
+
+fn type_matches(expected: &Value, value: &Value) -> bool {
+    match expected {
+        Value::String(t) => single_type_matches(t, value),
+        Value::Array(types) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|t| single_type_matches(t, value)),
+        _ => true,
+    }
+}
+
+fn single_type_matches(expected: &str, value: &Value) -> bool {
+    match expected {
+        "string" => value.is_string(),
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        "number" => value.is_number(),
+        "integer" => value.is_i64() || value.is_u64(),
+        _ => true,
+    }
+}
+
+fn describe_type(expected: &Value) -> String {
+    let one = |t: &str| match t {
+        "string" => "a string",
+        "object" => "an object",
+        "array" => "a list",
+        "boolean" => "true or false",
+        "null" => "null",
+        "number" => "a number",
+        "integer" => "a whole number",
+        _ => "of another type",
+    };
+    match expected {
+        Value::String(t) => one(t).to_owned(),
+        Value::Array(types) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .map(one)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "of another type".to_owned(),
+    }
+}
+
+fn list(values: &[Value]) -> String {
+    values
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn display_path(path: &str) -> String {
+    if path.is_empty() {
+        "settings".to_owned()
+    } else {
+        path.to_owned()
+    }
+}

@@ -1,0 +1,430 @@
+//! Settings building blocks that every plugin embeds, and the validation that reports every
+//! problem of a document at once.
+//!
+//! * [`SecretSource`]: one secret, typed in (stored encrypted by the host) or read from CyberArk.
+//! * [`VaultQuery`] and [`VaultField`]: the parts of a CyberArk reference, for plugins whose
+//!   credentials hold several secrets from one vault account (Salesforce does).
+//! * [`ProxySettings`]: an optional HTTP proxy with optional credentials.
+//! * [`Settings`] and [`parse_settings`]: turn a JSON document into a plugin's settings struct,
+//!   with one message that names every missing field.
+
+use std::net::IpAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use url::Url;
+
+use crate::{
+    error::Error,
+    protocol::{Problem, Purpose, ValidationDetails},
+    schema,
+    secret::Secret,
+};
+
+/// The start of the message for missing required values; UIs and scripts may match on it.
+pub const MISSING_PREFIX: &str = "Mandatory parameter(s) missing: ";
+
+/// A CyberArk account query: `Key=Value` pairs separated by `;`
+/// (`Safe=Salesforce;Folder=Root;Object=acme-prod`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(
+    title = "CyberArk query",
+    description = "The vault account as Key=Value pairs separated by semicolons, e.g. Safe=Salesforce;Folder=Root;Object=acme-prod.",
+    extend("examples" = ["Safe=Salesforce;Folder=Root;Object=acme-prod"])
+)]
+pub struct VaultQuery(#[schemars(length(min = 1))] pub String);
+
+impl VaultQuery {
+    /// The `Key=Value` pairs, or a message saying what is wrong with the text.
+    pub fn pairs(&self) -> Result<Vec<(&str, &str)>, String> {
+        let mut pairs = Vec::new();
+        for part in self.0.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some((key, value)) if !key.trim().is_empty() => {
+                    pairs.push((key.trim(), value.trim()));
+                }
+                _ => {
+                    return Err(format!(
+                        "`{part}` is not Key=Value; write the query as Safe=...;Object=..."
+                    ));
+                }
+            }
+        }
+        if pairs.is_empty() {
+            return Err("the query is empty; write it as Safe=...;Object=...".to_owned());
+        }
+        Ok(pairs)
+    }
+}
+
+/// The name of a vault account property; empty means the account's password (`Content`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(
+    title = "Account property",
+    description = "The property of the vault account that holds the value; leave empty for the account's password."
+)]
+pub struct VaultField(pub String);
+
+/// Where one secret comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretSource {
+    /// Typed in; the host stores it encrypted.
+    #[schemars(title = "Stored by invhost")]
+    Local {
+        /// The secret.
+        value: Secret,
+    },
+    /// Read from CyberArk at each run.
+    #[schemars(title = "CyberArk")]
+    Cyberark {
+        /// The vault account.
+        query: VaultQuery,
+        /// The property holding the secret; empty means the password.
+        #[serde(default)]
+        field: VaultField,
+    },
+}
+
+/// An HTTP proxy for a plugin's outbound calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Proxy")]
+pub struct ProxySettings {
+    /// The proxy address: http://host:port, https://host:port (TLS to the proxy itself) or
+    /// IP:port (taken as http://).
+    #[schemars(title = "Proxy server", extend("examples" = ["http://proxy.corp:3128"]))]
+    pub server: String,
+    /// How to authenticate to the proxy.
+    #[serde(default)]
+    #[schemars(title = "Proxy credentials")]
+    pub credentials: ProxyCredentials,
+}
+
+/// Proxy authentication.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProxyCredentials {
+    /// The proxy needs no credentials.
+    #[default]
+    #[serde(rename = "none")]
+    #[schemars(title = "None")]
+    NoCredentials,
+    /// Basic authentication with a stored user name and password.
+    #[schemars(title = "Stored by invhost")]
+    Local {
+        /// Proxy user name.
+        username: String,
+        /// Proxy password.
+        password: Secret,
+    },
+    /// Basic authentication with the user name (`UserName`) and password (`Content`) of a
+    /// CyberArk account.
+    #[schemars(title = "CyberArk")]
+    Cyberark {
+        /// The vault account.
+        query: VaultQuery,
+    },
+}
+
+/// The forms a proxy address may take, for messages.
+pub const PROXY_FORMS: &str = "http://host:port, https://host:port or IP:port";
+
+/// A checked proxy address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyAddress {
+    /// The URL to give the HTTP client (`http://10.0.0.1:3128/`).
+    pub url: Url,
+    /// Whether the connection to the proxy itself uses TLS.
+    pub tls_to_proxy: bool,
+}
+
+impl ProxySettings {
+    /// Parses [`ProxySettings::server`] into a URL, or says which forms are accepted.
+    pub fn address(&self) -> Result<ProxyAddress, String> {
+        parse_proxy_server(&self.server)
+    }
+}
+
+/// Parses a proxy address in one of the [`PROXY_FORMS`].
+pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
+    let server = server.trim();
+    let refuse = |why: &str| {
+        Err(format!(
+            "`{server}` is not a proxy address ({why}); use {PROXY_FORMS}"
+        ))
+    };
+    let text = if server.contains("://") {
+        server.to_owned()
+    } else if bare_ip_and_port(server) {
+        format!("http://{server}")
+    } else {
+        return refuse("a host name needs http:// in front");
+    };
+    let Ok(url) = Url::parse(&text) else {
+        return refuse("it does not parse as a URL");
+    };
+    let tls_to_proxy = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        other => return refuse(&format!("scheme {other}:// is not supported")),
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return refuse("the host is missing");
+    }
+    if url.port().is_none() {
+        return refuse("the port is missing");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return refuse(
+            "put the user name and password under proxy credentials, not in the address",
+        );
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return refuse("a proxy address has no path");
+    }
+    Ok(ProxyAddress { url, tls_to_proxy })
+}
+
+fn bare_ip_and_port(text: &str) -> bool {
+    text.parse::<std::net::SocketAddr>().is_ok()
+        || text
+            .rsplit_once(':')
+            .is_some_and(|(ip, port)| ip.parse::<IpAddr>().is_ok() && port.parse::<u16>().is_ok())
+}
+
+/// Checks that `value` is an `https://` URL, or `http://` on a loopback address (tests and the
+/// demo simulator). `field` names the setting in messages.
+pub fn check_https_url(field: &str, value: &str, validator: &mut Validator) -> Option<Url> {
+    let url = match Url::parse(value.trim()) {
+        Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => url,
+        _ => {
+            validator.problem(
+                field,
+                format!("`{value}` is not a URL; write it as https://host"),
+            );
+            return None;
+        }
+    };
+    match url.scheme() {
+        "https" => Some(url),
+        "http" if is_loopback(&url) => Some(url),
+        "http" => {
+            validator.problem(
+                field,
+                "must use https:// (plain http:// is only allowed for loopback addresses)",
+            );
+            None
+        }
+        other => {
+            validator.problem(
+                field,
+                format!("scheme {other}:// is not supported; use https://"),
+            );
+            None
+        }
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Collects every problem of a settings document, so that the operator sees them all at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    details: ValidationDetails,
+    warnings: Vec<String>,
+}
+
+impl Validator {
+    /// A required field (dotted path) is absent or empty.
+    pub fn missing(&mut self, field: impl Into<String>) {
+        let field = field.into();
+        if !self.details.missing.contains(&field) {
+            self.details.missing.push(field);
+        }
+    }
+
+    /// A field has a value that is wrong; `message` says how to fix it.
+    pub fn problem(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.details.problems.push(Problem {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// A remark that does not make the document invalid.
+    pub fn warn(&mut self, message: impl Into<String>) {
+        self.warnings.push(message.into());
+    }
+
+    /// Whether nothing is missing or wrong so far.
+    pub fn is_ok(&self) -> bool {
+        self.details.missing.is_empty() && self.details.problems.is_empty()
+    }
+
+    /// The warnings when the document is valid, else one `config` error naming every problem,
+    /// with [`ValidationDetails`] as its details.
+    pub fn finish(self) -> Result<Vec<String>, Error> {
+        if self.is_ok() {
+            Ok(self.warnings)
+        } else {
+            Err(self.into_error())
+        }
+    }
+
+    fn into_error(self) -> Error {
+        let mut parts = Vec::new();
+        if !self.details.missing.is_empty() {
+            parts.push(format!(
+                "{MISSING_PREFIX}{}",
+                self.details.missing.join(", ")
+            ));
+        }
+        for p in &self.details.problems {
+            parts.push(if p.field.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.field, p.message)
+            });
+        }
+        let details = serde_json::to_value(&self.details).unwrap_or_default();
+        Error::config(parts.join("; ")).with_details(details)
+    }
+}
+
+/// A plugin's settings document for one source type.
+///
+/// Derive `Deserialize` (with `#[serde(deny_unknown_fields)]`) and `JsonSchema`, and put the
+/// checks the schema cannot express in [`Settings::check`].
+pub trait Settings: DeserializeOwned + JsonSchema {
+    /// Checks beyond the schema (URL schemes, values needed only for an import).
+    fn check(&self, purpose: Purpose, validator: &mut Validator) {
+        let _ = (purpose, validator);
+    }
+}
+
+/// Parses and validates a settings document.
+///
+/// Every absent or empty required field, unknown key and wrong discriminator is reported in one
+/// error (`Mandatory parameter(s) missing: login_url, consumer_key; proxy.extra: unknown field`);
+/// then the document is deserialised and [`Settings::check`] runs.
+pub fn parse_settings<T: Settings>(
+    document: &serde_json::Value,
+    purpose: Purpose,
+) -> Result<(T, Vec<String>), Error> {
+    let mut validator = Validator::default();
+    schema::check_document(&schema::settings_schema::<T>(), document, &mut validator);
+    if !validator.is_ok() {
+        return Err(validator.into_error());
+    }
+    let settings: T = serde_json::from_value(document.clone())
+        .map_err(|e| Error::config(format!("the settings document is not valid: {e}")))?;
+    settings.check(purpose, &mut validator);
+    let warnings = validator.finish()?;
+    Ok((settings, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_proxy(input: &str, expected: Result<(&str, bool), &str>) {
+        let got = parse_proxy_server(input);
+        match expected {
+            Ok((url, tls)) => {
+                let got = got.unwrap_or_else(|e| panic!("{input:?} refused: {e}"));
+                assert_eq!(
+                    (got.url.as_str(), got.tls_to_proxy),
+                    (url, tls),
+                    "{input:?}"
+                );
+            }
+            Err(fragment) => {
+                let error = got.expect_err(input);
+                assert!(error.contains(fragment), "{input:?}: {error}");
+                assert!(error.contains(PROXY_FORMS), "{input:?}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn proxy_address_forms() {
+        check_proxy(
+            "http://proxy.corp:3128",
+            Ok(("http://proxy.corp:3128/", false)),
+        );
+        check_proxy(
+            "https://proxy.corp:8443",
+            Ok(("https://proxy.corp:8443/", true)),
+        );
+        check_proxy("10.1.2.3:8080", Ok(("http://10.1.2.3:8080/", false)));
+        check_proxy(" 127.0.0.1:3128 ", Ok(("http://127.0.0.1:3128/", false)));
+        check_proxy("[::1]:3128", Ok(("http://[::1]:3128/", false)));
+        check_proxy("ftp://x:1", Err("scheme ftp://"));
+        check_proxy("proxy.corp:3128", Err("host name needs http://"));
+        check_proxy("http://proxy.corp", Err("port is missing"));
+        check_proxy("http://u:p@proxy.corp:3128", Err("proxy credentials"));
+        check_proxy("http://proxy.corp:3128/path", Err("no path"));
+        check_proxy("", Err("host name"));
+    }
+
+    fn https_problem(value: &str) -> Option<String> {
+        let mut v = Validator::default();
+        check_https_url("login_url", value, &mut v);
+        v.finish().err().map(|e| e.message)
+    }
+
+    #[test]
+    fn https_rule_allows_http_only_on_loopback() {
+        assert_eq!(https_problem("https://login.salesforce.com"), None);
+        assert_eq!(https_problem("http://127.0.0.1:8080"), None);
+        assert_eq!(https_problem("http://localhost:8080"), None);
+        assert_eq!(https_problem("http://[::1]:8080"), None);
+        let msg = https_problem("http://login.salesforce.com").expect("refused");
+        assert!(msg.starts_with("login_url: must use https://"), "{msg}");
+        assert!(https_problem("not a url").is_some());
+        assert!(https_problem("ftp://x").is_some());
+    }
+
+    #[test]
+    fn vault_query_pairs() {
+        let q = VaultQuery("Safe=Salesforce; Folder=Root;Object=acme-prod;".into());
+        assert_eq!(
+            q.pairs().expect("valid"),
+            vec![
+                ("Safe", "Salesforce"),
+                ("Folder", "Root"),
+                ("Object", "acme-prod")
+            ]
+        );
+        assert!(VaultQuery("Safe".into()).pairs().is_err());
+        assert!(VaultQuery(" ; ".into()).pairs().is_err());
+        assert!(VaultQuery("=x".into()).pairs().is_err());
+    }
+
+    #[test]
+    fn validator_puts_missing_fields_first_in_one_message() {
+        let mut v = Validator::default();
+        v.missing("a");
+        v.problem("b", "is wrong");
+        v.missing("c");
+        v.missing("a");
+        let error = v.finish().expect_err("invalid");
+        assert_eq!(
+            error.message,
+            "Mandatory parameter(s) missing: a, c; b: is wrong"
+        );
+        let details: ValidationDetails =
+            serde_json::from_value(error.details).expect("details parse");
+        assert_eq!(details.missing, vec!["a", "c"]);
+    }
+}

@@ -1,0 +1,297 @@
+//! The Salesforce connection settings, exactly as the operator writes them.
+//!
+//! ```json
+//! {
+//!   "login_url": "https://login.salesforce.com",
+//!   "consumer_key": "3MVG9...",
+//!   "credentials": { "source": "local", "consumer_secret": "...", "refresh_token": "..." },
+//!   "proxy": { "server": "http://proxy.corp:3128",
+//!              "credentials": { "source": "local", "username": "u", "password": "..." } }
+//! }
+//! ```
+
+use invhost_plugin_api::{
+    Secret,
+    protocol::Purpose,
+    settings::{ProxySettings, Settings, Validator, VaultField, VaultQuery, check_https_url},
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The default login host (production and Developer Edition orgs).
+pub const DEFAULT_LOGIN_URL: &str = "https://login.salesforce.com";
+
+/// Settings of one Salesforce connection (one org).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "Salesforce connection",
+    description = "One Salesforce org, reached through a connected app (or External Client App) with OAuth and device flow enabled."
+)]
+pub struct SalesforceSettings {
+    /// The address used to obtain tokens: https://login.salesforce.com for production,
+    /// https://test.salesforce.com for sandboxes, or the org's My Domain URL.
+    #[schemars(
+        title = "Login URL",
+        extend("default" = DEFAULT_LOGIN_URL, "format" = "uri", "examples" = ["https://login.salesforce.com", "https://test.salesforce.com", "https://acme.my.salesforce.com"])
+    )]
+    pub login_url: String,
+
+    /// The Consumer Key of the connected app (Setup → App Manager → the app → View →
+    /// Manage Consumer Details).
+    #[schemars(title = "Consumer key")]
+    pub consumer_key: String,
+
+    /// Where the consumer secret and the refresh token come from.
+    #[schemars(title = "Credentials")]
+    pub credentials: Credentials,
+
+    /// An HTTP proxy for every call to Salesforce; leave out (or null) for a direct connection.
+    #[serde(default)]
+    #[schemars(title = "Proxy")]
+    pub proxy: Option<ProxySettings>,
+}
+
+/// Where the consumer secret and the refresh token come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "source", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Credentials {
+    /// Stored by invhost, encrypted.
+    #[schemars(title = "Stored by invhost")]
+    Local {
+        /// The Consumer Secret of the connected app.
+        #[schemars(title = "Consumer secret")]
+        consumer_secret: Secret,
+        /// The OAuth refresh token; empty until generated with the Generate button
+        /// (`invhost connections generate-token`).
+        #[serde(default)]
+        #[schemars(title = "Refresh token")]
+        refresh_token: Secret,
+    },
+    /// Read from CyberArk at each run; never stored by invhost.
+    #[schemars(title = "CyberArk")]
+    Cyberark {
+        /// The vault account holding both values.
+        query: VaultQuery,
+        /// The account property holding the consumer secret; empty means the password.
+        #[serde(default)]
+        #[schemars(title = "Consumer secret property")]
+        consumer_secret_field: VaultField,
+        /// The account property holding the refresh token; empty means the password.
+        #[serde(default)]
+        #[schemars(title = "Refresh token property")]
+        refresh_token_field: VaultField,
+    },
+}
+
+impl Settings for SalesforceSettings {
+    fn check(&self, purpose: Purpose, v: &mut Validator) {
+        check_https_url("login_url", &self.login_url, v);
+        if self.consumer_key.trim() != self.consumer_key {
+            v.problem(
+                "consumer_key",
+                "has spaces at the start or end; paste it again",
+            );
+        }
+        match &self.credentials {
+            Credentials::Local { refresh_token, .. } => {
+                if purpose == Purpose::Import && refresh_token.is_empty() {
+                    v.problem(
+                        "credentials.refresh_token",
+                        "is empty: generate it first with the Generate action (generate_refresh_token)",
+                    );
+                }
+            }
+            Credentials::Cyberark { query, .. } => {
+                if let Err(message) = query.pairs() {
+                    v.problem("credentials.query", message);
+                }
+            }
+        }
+        if let Some(proxy) = &self.proxy {
+            check_proxy(proxy, v);
+        }
+    }
+}
+
+fn check_proxy(proxy: &ProxySettings, v: &mut Validator) {
+    match proxy.address() {
+        Ok(address) if address.tls_to_proxy => v.warn(format!(
+            "proxy.server `{}` uses https://, which means TLS to the proxy itself; most corporate \
+             proxies take plain http:// even for HTTPS traffic, so use http:// unless yours \
+             really speaks TLS",
+            proxy.server
+        )),
+        Ok(_) => {}
+        Err(message) => v.problem("proxy.server", message),
+    }
+    if let invhost_plugin_api::settings::ProxyCredentials::Cyberark { query } = &proxy.credentials
+        && let Err(message) = query.pairs()
+    {
+        v.problem("proxy.credentials.query", message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use invhost_plugin_api::settings::parse_settings;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn complete() -> Value {
+        json!({
+            "login_url": "https://login.salesforce.com",
+            "consumer_key": "3MVG9key",
+            "credentials": {"source": "local", "consumer_secret": "s3cret", "refresh_token": "5Aep"},
+            "proxy": {"server": "http://proxy.corp:3128",
+                      "credentials": {"source": "local", "username": "u", "password": "p"}}
+        })
+    }
+
+    /// Validates `document` for `purpose`; returns the warnings or the error message.
+    fn check(document: Value, purpose: Purpose) -> Result<Vec<String>, String> {
+        parse_settings::<SalesforceSettings>(&document, purpose)
+            .map(|(_, warnings)| warnings)
+            .map_err(|e| e.message)
+    }
+
+    fn with(mut document: Value, pointer: &str, value: Value) -> Value {
+        *document.pointer_mut(pointer).expect("pointer exists") = value;
+        document
+    }
+
+    #[test]
+    fn complete_document_is_valid_for_both_purposes() {
+        assert_eq!(check(complete(), Purpose::Save), Ok(vec![]));
+        assert_eq!(check(complete(), Purpose::Import), Ok(vec![]));
+    }
+
+    #[test]
+    fn empty_document_names_every_missing_field_in_one_message() {
+        assert_eq!(
+            check(json!({}), Purpose::Save),
+            Err("Mandatory parameter(s) missing: login_url, consumer_key, credentials".into())
+        );
+    }
+
+    #[test]
+    fn nested_missing_fields_and_empty_strings_count_as_missing() {
+        let document = json!({
+            "login_url": "", "consumer_key": "k",
+            "credentials": {"source": "local"},
+            "proxy": {"credentials": {"source": "local", "username": "u"}}
+        });
+        assert_eq!(
+            check(document, Purpose::Save),
+            Err(
+                "Mandatory parameter(s) missing: login_url, credentials.consumer_secret, \
+                 proxy.server, proxy.credentials.password"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
+    fn refresh_token_may_be_empty_for_saving_but_not_for_importing() {
+        let document = with(complete(), "/credentials/refresh_token", json!(""));
+        assert_eq!(check(document.clone(), Purpose::Save), Ok(vec![]));
+        let error = check(document, Purpose::Import).expect_err("needs a token");
+        assert!(
+            error.contains("credentials.refresh_token: is empty"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_everywhere() {
+        let mut document = complete();
+        document["colour"] = json!("blue");
+        document["credentials"]["extra"] = json!(1);
+        let error = check(document, Purpose::Save).expect_err("unknown keys");
+        assert!(error.contains("colour: unknown field"), "{error}");
+        assert!(
+            error.contains("credentials.extra: unknown field"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn credential_source_must_be_known() {
+        let document = with(complete(), "/credentials", json!({"source": "keychain"}));
+        assert_eq!(
+            check(document, Purpose::Save),
+            Err("credentials.source: must be one of local, cyberark".into())
+        );
+        let document = with(complete(), "/credentials", json!({"consumer_secret": "x"}));
+        assert_eq!(
+            check(document, Purpose::Save),
+            Err("Mandatory parameter(s) missing: credentials.source".into())
+        );
+    }
+
+    #[test]
+    fn cyberark_credentials() {
+        let document = with(
+            complete(),
+            "/credentials",
+            json!({"source": "cyberark", "query": "Safe=Salesforce;Object=acme-prod",
+                   "refresh_token_field": "RefreshToken"}),
+        );
+        assert_eq!(check(document, Purpose::Import), Ok(vec![]));
+        let document = with(
+            complete(),
+            "/credentials",
+            json!({"source": "cyberark", "query": "Safe"}),
+        );
+        let error = check(document, Purpose::Save).expect_err("bad query");
+        assert!(
+            error.starts_with("credentials.query: `Safe` is not Key=Value"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn login_url_must_be_https_except_on_loopback() {
+        let plain = with(
+            complete(),
+            "/login_url",
+            json!("http://login.salesforce.com"),
+        );
+        let error = check(plain, Purpose::Save).expect_err("http refused");
+        assert!(error.starts_with("login_url: must use https://"), "{error}");
+        let loopback = with(complete(), "/login_url", json!("http://127.0.0.1:8080"));
+        assert_eq!(check(loopback, Purpose::Save), Ok(vec![]));
+    }
+
+    #[test]
+    fn proxy_forms() {
+        let ftp = with(complete(), "/proxy/server", json!("ftp://x:1"));
+        let error = check(ftp, Purpose::Save).expect_err("ftp refused");
+        assert!(
+            error.contains("http://host:port, https://host:port or IP:port"),
+            "{error}"
+        );
+        let bare = with(complete(), "/proxy/server", json!("10.0.0.1:3128"));
+        assert_eq!(check(bare, Purpose::Save), Ok(vec![]));
+        let tls = with(
+            complete(),
+            "/proxy/server",
+            json!("https://proxy.corp:3128"),
+        );
+        let warnings = check(tls, Purpose::Save).expect("valid with a warning");
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("TLS to the proxy itself"));
+        let none = with(complete(), "/proxy", Value::Null);
+        assert_eq!(check(none, Purpose::Save), Ok(vec![]));
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let document = with(complete(), "/consumer_key", json!(42));
+        assert_eq!(
+            check(document, Purpose::Save),
+            Err("consumer_key: must be a string".into())
+        );
+    }
+}

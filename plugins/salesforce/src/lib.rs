@@ -1,0 +1,15 @@
+//! The Salesforce.com inventory-source plugin for invhost.
+//!
+//! * [`config`]: the settings document (login URL, consumer key, credentials, proxy) and its
+//!   validation;
+//! * [`plugin`]: the [`invhost_plugin_api::Plugin`] implementation and the manifest.
+//!
+//! Built as a `cdylib` that the host loads, and as an `rlib` so that its logic is tested
+//! in-process.
+
+pub mod config;
+pub mod plugin;
+
+pub use plugin::Salesforce;
+
+invhost_plugin_api::export_plugin!(plugin::Salesforce);

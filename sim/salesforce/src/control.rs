@@ -1,0 +1,158 @@
+//! Test control: [`Control`] in process, and the same operations over HTTP under
+//! `/__sim/` for tests that drive another process (the real `invhost` binary).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::state::Shared;
+
+/// Paths of the control endpoints start with this; they are not counted in
+/// [`Control::requests`].
+pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
+
+/// An in-process handle on a running simulator's state: plays the user in the browser
+/// and the Salesforce admin, and reads the counters. Cheap to clone.
+///
+/// The same operations over HTTP, for tests that drive another process (JSON bodies):
+///
+/// | request | body | answer |
+/// |---|---|---|
+/// | `POST /__sim/device/approve` | `{"user_code": "..."}` | 200 `{"ok": true}`, or 404 `{"ok": false, "error": "..."}` |
+/// | `POST /__sim/device/deny` | `{"user_code": "..."}` | as approve |
+/// | `GET /__sim/device/pending` | | `{"user_codes": ["..."]}` |
+/// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
+/// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
+/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N}` |
+#[derive(Clone)]
+pub struct Control {
+    shared: Arc<Shared>,
+}
+
+impl Control {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Control { shared }
+    }
+
+    /// Approves the pending device code shown as `user_code` (case-insensitive), as a
+    /// user clicking Allow. False if no live code has this user code or it was denied.
+    pub fn approve(&self, user_code: &str) -> bool {
+        self.shared.lock().approve(user_code, Instant::now())
+    }
+
+    /// Denies the pending device code shown as `user_code`, as a user clicking Deny.
+    /// False if no live code has this user code or it was approved.
+    pub fn deny(&self, user_code: &str) -> bool {
+        self.shared.lock().deny(user_code, Instant::now())
+    }
+
+    /// User codes waiting for approval (not expired), oldest first.
+    pub fn pending_user_codes(&self) -> Vec<String> {
+        self.shared.lock().pending_user_codes(Instant::now())
+    }
+
+    /// Revokes every refresh token: each later refresh answers `invalid_grant`.
+    pub fn revoke_refresh_tokens(&self) {
+        self.shared.lock().revoke_refresh_tokens();
+    }
+
+    /// Ends every session: each later data call with an access token issued so far
+    /// answers 401 `INVALID_SESSION_ID`.
+    pub fn expire_access_tokens(&self) {
+        self.shared.lock().expire_access_tokens();
+    }
+
+    /// HTTP requests received, except the `/__sim/` control requests themselves.
+    pub fn requests(&self) -> u64 {
+        self.shared.lock().requests()
+    }
+
+    /// Data calls counted against the daily API allowance (authenticated requests under
+    /// `/services/data/vNN.N/`); `api_used_start` is not included.
+    pub fn api_calls(&self) -> u64 {
+        self.shared.lock().api_calls()
+    }
+
+    /// The refresh tokens that would be accepted now, sorted.
+    pub fn valid_refresh_tokens(&self) -> Vec<String> {
+        self.shared.lock().valid_refresh_tokens()
+    }
+
+    /// Turns refresh token rotation on or off from the next refresh on.
+    pub fn set_rotate_refresh_tokens(&self, on: bool) {
+        self.shared.lock().set_rotate_refresh_tokens(on);
+    }
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("base_url", &self.shared.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromRef<Arc<Shared>> for Control {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        Control::new(Arc::clone(shared))
+    }
+}
+
+/// The routes of this module.
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/__sim/device/approve", post(approve))
+        .route("/__sim/device/deny", post(deny))
+        .route("/__sim/device/pending", get(pending))
+        .route("/__sim/tokens/revoke", post(revoke))
+        .route("/__sim/tokens/expire", post(expire))
+        .route("/__sim/stats", get(stats))
+}
+
+#[derive(Debug, Deserialize)]
+struct UserCode {
+    user_code: String,
+}
+
+async fn approve(State(control): State<Control>, Json(body): Json<UserCode>) -> Response {
+    decided(control.approve(&body.user_code))
+}
+
+async fn deny(State(control): State<Control>, Json(body): Json<UserCode>) -> Response {
+    decided(control.deny(&body.user_code))
+}
+
+fn decided(done: bool) -> Response {
+    if done {
+        Json(json!({"ok": true})).into_response()
+    } else {
+        let body = json!({"ok": false, "error": "no pending device code has this user code"});
+        (StatusCode::NOT_FOUND, Json(body)).into_response()
+    }
+}
+
+async fn pending(State(control): State<Control>) -> Json<Value> {
+    Json(json!({"user_codes": control.pending_user_codes()}))
+}
+
+async fn revoke(State(control): State<Control>) -> Json<Value> {
+    control.revoke_refresh_tokens();
+    Json(json!({"ok": true}))
+}
+
+async fn expire(State(control): State<Control>) -> Json<Value> {
+    control.expire_access_tokens();
+    Json(json!({"ok": true}))
+}
+
+async fn stats(State(control): State<Control>) -> Json<Value> {
+    Json(json!({"requests": control.requests(), "api_calls": control.api_calls()}))
+}

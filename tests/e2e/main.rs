@@ -1,0 +1,9 @@
+//! End-to-end tests: the real `invhost` binary loading the real plugin libraries built by
+//! `cargo xtask test`. One binary made of modules, one module per command family.
+
+mod support;
+
+mod check;
+mod plugins;
+mod schema;
+mod settings;

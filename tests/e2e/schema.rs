@@ -1,0 +1,138 @@
+//! `invhost schema SOURCE_TYPE`: the Salesforce schema follows the conventions and agrees with
+//! the plugin's own validation.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn salesforce_schema() -> Value {
+    let env = Env::with_plugins(&[SALESFORCE]);
+    let run = env.run(&["schema", "salesforce"]);
+    run.success();
+    run.json()
+}
+
+fn resolve<'a>(schema: &'a Value, node: &'a Value) -> &'a Value {
+    let node = node.get("allOf").and_then(|a| a.get(0)).unwrap_or(node);
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => schema
+            .pointer(reference.trim_start_matches('#'))
+            .expect("reference resolves"),
+        None => node,
+    }
+}
+
+fn variant<'a>(schema: &'a Value, union: &'a Value, tag: &str) -> &'a Value {
+    resolve(schema, union)["oneOf"]
+        .as_array()
+        .expect("oneOf")
+        .iter()
+        .find(|v| v["properties"]["source"]["const"] == tag)
+        .unwrap_or_else(|| panic!("variant {tag}"))
+}
+
+#[test]
+fn the_salesforce_schema_compiles_and_has_the_documented_shape() {
+    let schema = salesforce_schema();
+    jsonschema::validator_for(&schema).expect("the schema compiles");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let properties = schema["properties"].as_object().expect("properties");
+    let names: Vec<&str> = properties.keys().map(String::as_str).collect();
+    assert_eq!(names, ["login_url", "consumer_key", "credentials", "proxy"]);
+    assert_eq!(
+        schema["required"],
+        json!(["login_url", "consumer_key", "credentials"])
+    );
+    assert_eq!(schema["additionalProperties"], false);
+    for (i, name) in names.iter().enumerate() {
+        assert_eq!(properties[*name]["x-order"], i, "{name}");
+        assert!(properties[*name]["title"].is_string(), "{name} has a title");
+    }
+    assert_eq!(
+        properties["login_url"]["default"],
+        "https://login.salesforce.com"
+    );
+    let credentials = resolve(&schema, &properties["credentials"]);
+    assert_eq!(
+        credentials["discriminator"],
+        json!({"propertyName": "source"})
+    );
+    let description = properties["login_url"]["description"]
+        .as_str()
+        .expect("description");
+    assert!(
+        !description.contains('\n'),
+        "wrapped doc comments are unwrapped: {description}"
+    );
+}
+
+#[test]
+fn secrets_are_write_only_and_marked() {
+    let schema = salesforce_schema();
+    let local = variant(&schema, &schema["properties"]["credentials"], "local");
+    let proxy = resolve(&schema, &schema["properties"]["proxy"]["anyOf"][0]);
+    let proxy_local = variant(&schema, &proxy["properties"]["credentials"], "local");
+    for (name, property) in [
+        ("consumer_secret", &local["properties"]["consumer_secret"]),
+        ("refresh_token", &local["properties"]["refresh_token"]),
+        ("proxy password", &proxy_local["properties"]["password"]),
+    ] {
+        assert_eq!(property["writeOnly"], true, "{name}");
+        assert_eq!(property["x-secret"], true, "{name}");
+    }
+    assert_eq!(
+        local["properties"]["consumer_key"],
+        Value::Null,
+        "the key is not in credentials"
+    );
+    assert_ne!(
+        proxy_local["properties"]["username"]["writeOnly"], true,
+        "a user name is no secret"
+    );
+    let cyberark = variant(&schema, &schema["properties"]["credentials"], "cyberark");
+    assert!(cyberark["properties"]["query"].is_object());
+    assert!(cyberark["properties"]["refresh_token_field"].is_object());
+}
+
+#[test]
+fn the_schema_and_the_plugin_agree_on_valid_and_invalid_documents() {
+    let schema = salesforce_schema();
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    assert!(validator.is_valid(&salesforce_settings()));
+    assert!(!validator.is_valid(&json!({})));
+    let mut unknown = salesforce_settings();
+    unknown["colour"] = json!("blue");
+    assert!(!validator.is_valid(&unknown));
+}
+
+#[test]
+fn an_unknown_source_type_lists_what_is_available() {
+    let env = Env::with_plugins(&[SALESFORCE, GOOD]);
+    let run = env.run(&["schema", "zendesk"]);
+    let stderr = run.failure();
+    assert!(
+        stderr.contains("no loaded plugin offers source type `zendesk`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("available: fixture, salesforce"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_plugin_that_panics_in_an_operation_gives_an_error_not_a_crash() {
+    let env = Env::with_plugins(&[PANICS]);
+    let run = env.run(&["schema", "panicky"]);
+    let stderr = run.failure();
+    assert_eq!(
+        run.code,
+        Some(1),
+        "a clean exit, not abi_stable's exit or a signal"
+    );
+    let last = stderr.lines().last().expect("a message");
+    assert!(
+        last.starts_with("invhost: the plugin panicked: fixture panic in settings_schema"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,135 @@
+//! `invhost settings validate SOURCE_TYPE FILE|-`.
+
+use serde_json::json;
+
+use crate::support::*;
+
+fn validate(document: &serde_json::Value, extra: &[&str]) -> Run {
+    let env = Env::with_plugins(&[SALESFORCE]);
+    let mut args = vec!["settings", "validate", "salesforce", "-"];
+    args.extend_from_slice(extra);
+    env.run_with_input(&args, &document.to_string())
+}
+
+#[test]
+fn an_empty_document_names_every_missing_field_in_one_line() {
+    let run = validate(&json!({}), &[]);
+    let stderr = run.failure();
+    assert_eq!(
+        stderr.trim_end(),
+        "invhost: Mandatory parameter(s) missing: login_url, consumer_key, credentials"
+    );
+}
+
+#[test]
+fn a_complete_document_is_valid() {
+    let run = validate(&salesforce_settings(), &[]);
+    assert_eq!(run.success().trim(), "valid");
+    assert_eq!(run.stderr, "");
+}
+
+#[test]
+fn a_document_can_come_from_a_file() {
+    let env = Env::with_plugins(&[SALESFORCE]);
+    let file = env.write("settings.json", &salesforce_settings().to_string());
+    let run = env.run(&[
+        "settings",
+        "validate",
+        "salesforce",
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.success().trim(), "valid");
+}
+
+#[test]
+fn a_proxy_in_another_form_names_the_accepted_forms() {
+    let mut document = salesforce_settings();
+    document["proxy"]["server"] = json!("ftp://x:1");
+    let run = validate(&document, &[]);
+    let stderr = run.failure();
+    assert!(stderr.contains("proxy.server"), "{stderr}");
+    assert!(
+        stderr.contains("http://host:port, https://host:port or IP:port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_https_proxy_is_valid_with_a_warning() {
+    let mut document = salesforce_settings();
+    document["proxy"]["server"] = json!("https://proxy.corp:3128");
+    let run = validate(&document, &[]);
+    run.success();
+    assert!(
+        run.stderr.starts_with("warning: proxy.server"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_empty_refresh_token_is_fine_to_save_but_not_to_import() {
+    let mut document = salesforce_settings();
+    document["credentials"]["refresh_token"] = json!("");
+    validate(&document, &[]).success();
+    let run = validate(&document, &["--purpose", "import"]);
+    assert!(
+        run.failure()
+            .contains("credentials.refresh_token: is empty"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn json_output_carries_the_error_details_for_forms() {
+    let run = validate(
+        &json!({"login_url": "http://example.com", "consumer_key": "k"}),
+        &["--json"],
+    );
+    assert_eq!(run.code, Some(1));
+    let answer = run.json();
+    assert_eq!(answer["valid"], false);
+    assert_eq!(
+        answer["error"]["details"]["missing"],
+        json!(["credentials"])
+    );
+    assert_eq!(
+        answer["error"]["details"]["problems"],
+        json!([]),
+        "schema problems come first"
+    );
+}
+
+#[test]
+fn broken_input_gets_a_clear_error() {
+    let env = Env::with_plugins(&[SALESFORCE]);
+    let run = env.run_with_input(&["settings", "validate", "salesforce", "-"], "{not json");
+    assert!(
+        run.failure().contains("standard input is not valid JSON"),
+        "{run:?}"
+    );
+    let run = env.run(&[
+        "settings",
+        "validate",
+        "salesforce",
+        "/nonexistent/settings.json",
+    ]);
+    assert!(
+        run.failure()
+            .contains("reading settings file /nonexistent/settings.json"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_the_output() {
+    let mut document = salesforce_settings();
+    document["login_url"] = json!("http://login.salesforce.com");
+    let run = validate(&document, &["--json"]);
+    for secret in ["s3cret", "5Aep-token", "proxy-pass"] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret} leaked: {run:?}"
+        );
+    }
+}
