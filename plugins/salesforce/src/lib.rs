@@ -7,6 +7,10 @@
 //! Built as a `cdylib` that the host loads, and as an `rlib` so that its logic is tested
 //! in-process.
 
+// Settings doc comments become schema descriptions that forms show as plain text, so URLs in
+// them stay bare rather than wrapped in rustdoc's `<...>`.
+#![allow(rustdoc::bare_urls)]
+
 pub mod config;
 pub mod plugin;
 
