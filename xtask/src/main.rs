@@ -3,12 +3,13 @@
 //! * `test [ARGS...]`: builds every workspace library (the Salesforce plugin and the fixture
 //!   plugins are `cdylib`s, which `cargo test` alone does not build), then runs
 //!   `cargo test --workspace ARGS...`.
-//! * `ci`: what CI checks: `cargo fmt --check`, clippy with `-D warnings`, the tests, and the
-//!   docs with `-D warnings`.
+//! * `ci`: what CI checks: `cargo fmt --check`, clippy with `-D warnings`, the docs with
+//!   `-D warnings`, and the tests.
 
 use std::{
     env,
-    process::{Command, ExitCode},
+    io::{BufRead as _, BufReader},
+    process::{Command, ExitCode, Stdio},
 };
 
 fn main() -> ExitCode {
@@ -55,7 +56,54 @@ fn test(extra: &[String]) -> Result<(), String> {
     cargo(&["build", "--workspace"])?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
-    cargo(&args)
+    cargo_test(&args)
+}
+
+/// Runs `cargo test`, passing its output through, and closes with one line that adds up every
+/// test binary's `test result:` line (cargo's own last line is often a crate with no doctests).
+fn cargo_test(args: &[&str]) -> Result<(), String> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("could not run {cargo}: {e}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some((p, f)) = parse_result(&line) {
+                passed += p;
+                failed += f;
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("cargo test did not finish: {e}"))?;
+    println!("tests: {passed} passed, {failed} failed");
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Reads `test result: ok. 17 passed; 0 failed; ...`.
+fn parse_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let count = |word: &str| {
+        rest.split(';')
+            .find_map(|part| {
+                part.trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ")
+                    .strip_suffix(word)
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    Some((count(" passed")?, count(" failed")?))
 }
 
 fn ci() -> Result<(), String> {
@@ -73,4 +121,19 @@ fn ci() -> Result<(), String> {
         &["doc", "--workspace", "--no-deps"],
         &[("RUSTDOCFLAGS", "-D warnings")],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_result;
+
+    #[test]
+    fn reads_cargo_test_result_lines() {
+        let ok = "test result: ok. 17 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s";
+        assert_eq!(parse_result(ok), Some((17, 0)));
+        let failed =
+            "test result: FAILED. 3 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out";
+        assert_eq!(parse_result(failed), Some((3, 2)));
+        assert_eq!(parse_result("running 3 tests"), None);
+    }
 }
