@@ -5,10 +5,12 @@
 //! loaded library's manifest and schema.
 
 pub mod cli;
+pub mod cyberark;
 pub mod logging;
 pub mod names;
 pub mod paths;
 pub mod plugins;
+pub mod secrets;
 
 /// The host's release.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -16,8 +16,9 @@
 //!
 //! ## A whole plugin
 //!
-//! `Cargo.toml` of the plugin: `crate-type = ["cdylib", "rlib"]` and one dependency,
-//! `invhost-plugin-api = "1"` (with `serde` and `schemars` for the settings struct). Then:
+//! `Cargo.toml` of the plugin: `crate-type = ["cdylib", "rlib"]` and one invhost dependency,
+//! `invhost-plugin-api` 1.x (a path or git dependency until the crate is published), with
+//! `serde`, `schemars` 1 and `tracing` for the settings struct and logs. Then:
 //!
 //! ```
 //! use invhost_plugin_api::{

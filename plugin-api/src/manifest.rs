@@ -26,8 +26,8 @@ pub struct Manifest {
 /// One kind of connection a plugin can import from (one SaaS product).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceType {
-    /// Identifier used in connections and on the command line (`salesforce`):
-    /// lowercase letters, digits and underscores.
+    /// Identifier used in connections and on the command line (`salesforce`): a lowercase
+    /// letter, then lowercase letters, digits and underscores; at most 64 characters.
     pub id: String,
     /// A name for people (`Salesforce.com`).
     pub title: String,

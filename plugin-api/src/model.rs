@@ -14,8 +14,11 @@
 //!   (`"api_calls"`, `"gb"`) with `purchased` and `consumed` in that unit, and no assignments;
 //! * a product with add-ons: one [`License`] per add-on, family [`LicenseFamily::Feature`].
 //!
-//! Versioning: [`MODEL_VERSION`] is carried in every import request and answer. New fields are
-//! optional and ignored by older hosts; new enum values read as `other` on older hosts.
+//! Versioning: [`MODEL_VERSION`] is carried in every import request, so a plugin knows which
+//! shapes the host reads. New fields are optional and ignored by older hosts; new values of the
+//! inner enums (family, status, source) read as `other` on older hosts. A record of a kind an
+//! older host does not know does not parse there: the host skips such a line with a warning, so
+//! plugins add new kinds only for hosts that announce the matching `MODEL_VERSION`.
 
 use std::collections::BTreeMap;
 

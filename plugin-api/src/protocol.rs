@@ -102,7 +102,7 @@ pub struct ValidationDetails {
 /// One problem with one settings field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
-    /// Dotted path of the field (`proxy.server`); empty for the document as a whole.
+    /// Dotted path of the field (`proxy.server`); `settings` for the document as a whole.
     pub field: String,
     /// What is wrong and how to fix it.
     pub message: String,

@@ -30,8 +30,13 @@ fn add_order(schema: &mut Schema) {
         return;
     };
     for (position, property) in properties.values_mut().enumerate() {
-        if let Value::Object(property) = property {
-            property.entry("x-order").or_insert(Value::from(position));
+        if let Value::Object(object) = property {
+            if object.len() == 1 && object.contains_key("$ref") {
+                // Draft-07 ignores keywords beside `$ref`: wrap it as schemars does for titles.
+                let reference = std::mem::take(object);
+                object.insert("allOf".to_owned(), Value::Array(vec![Value::Object(reference)]));
+            }
+            object.entry("x-order").or_insert(Value::from(position));
         }
     }
 }
@@ -172,7 +177,7 @@ impl<'a> Walker<'a> {
                 let expected: Vec<&str> = properties.keys().map(String::as_str).collect();
                 self.validator.problem(
                     join(path, key),
-                    format!("unknown field; expected one of {}", expected.join(", ")),
+                    format!("unknown field (expected one of {})", expected.join(", ")),
                 );
             }
         }
@@ -239,20 +244,7 @@ impl<'a> Walker<'a> {
     where
         'a: 's,
     {
-        let mut current = schema;
-        for _ in 0..16 {
-            let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
-                break;
-            };
-            match reference
-                .strip_prefix('#')
-                .and_then(|pointer| self.root.pointer(pointer))
-            {
-                Some(target) => current = target,
-                None => break,
-            }
-        }
-        current
+        resolve(self.root, schema)
     }
 
     fn is_null_type(&self, schema: &Value) -> bool {
@@ -268,6 +260,85 @@ impl<'a> Walker<'a> {
                 .get("anyOf")
                 .and_then(Value::as_array)
                 .is_some_and(|any| any.iter().any(|b| self.is_null_type(b))),
+        }
+    }
+}
+
+/// Follows `$ref`s (local ones, `#/...`) to the schema they name.
+fn resolve<'s>(root: &'s Value, schema: &'s Value) -> &'s Value {
+    let mut current = schema;
+    for _ in 0..16 {
+        let Some(reference) = current.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        match reference
+            .strip_prefix('#')
+            .and_then(|pointer| root.pointer(pointer))
+        {
+            Some(target) => current = target,
+            None => break,
+        }
+    }
+    current
+}
+
+/// The JSON pointers (`/credentials/consumer_secret`) of every string in `document` that the
+/// schema marks `x-secret`, following `$ref`, `allOf`, optional blocks and tagged unions the
+/// way [`check_document`] does. Hosts use it to encrypt, redact and merge secrets without
+/// knowing the plugin.
+pub fn secret_pointers(schema: &Value, document: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    collect_secrets(schema, schema, document, "", &mut found);
+    found
+}
+
+fn is_secret(root: &Value, schema: &Value) -> bool {
+    let schema = resolve(root, schema);
+    schema.get("x-secret") == Some(&Value::Bool(true))
+        || schema
+            .get("allOf")
+            .and_then(Value::as_array)
+            .is_some_and(|all| all.iter().any(|part| is_secret(root, part)))
+}
+
+fn collect_secrets(root: &Value, schema: &Value, value: &Value, pointer: &str, found: &mut Vec<String>) {
+    let schema = resolve(root, schema);
+    if value.is_string() {
+        if is_secret(root, schema) {
+            found.push(pointer.to_owned());
+        }
+        return;
+    }
+    let Value::Object(object) = value else {
+        return;
+    };
+    if let Some(Value::Array(all)) = schema.get("allOf") {
+        for part in all {
+            collect_secrets(root, part, value, pointer, found);
+        }
+    }
+    if let Some(Value::Array(any)) = schema.get("anyOf") {
+        for branch in any.iter().filter(|b| resolve(root, b).get("type") != Some(&Value::String("null".into()))) {
+            collect_secrets(root, branch, value, pointer, found);
+        }
+    }
+    if let Some(Value::Array(variants)) = schema.get("oneOf") {
+        let resolved: Vec<Value> = variants.iter().map(|v| resolve(root, v).clone()).collect();
+        if let Some(tag) = discriminator_of(&resolved)
+            && let Some(given) = object.get(&tag)
+            && let Some(variant) = resolved
+                .iter()
+                .find(|v| v.pointer(&format!("/properties/{tag}/const")) == Some(given))
+        {
+            collect_secrets(root, variant, value, pointer, found);
+        }
+    }
+    if let Some(Value::Object(properties)) = schema.get("properties") {
+        for (name, property) in properties {
+            if let Some(child) = object.get(name) {
+                let child_pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                collect_secrets(root, property, child, &child_pointer, found);
+            }
         }
     }
 }
@@ -343,5 +414,62 @@ fn display_path(path: &str) -> String {
         "settings".to_owned()
     } else {
         path.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{
+        Secret,
+        settings::{ProxySettings, SecretSource},
+    };
+
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+        token: Secret,
+        key: SecretSource,
+        proxy: Option<ProxySettings>,
+    }
+
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Outer {
+        inner: Inner,
+    }
+
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        x: u32,
+    }
+
+    #[test]
+    fn order_hints_beside_a_reference_are_kept_where_draft_07_reads_them() {
+        let schema = settings_schema::<Outer>();
+        let inner = &schema.as_value()["properties"]["inner"];
+        assert_eq!(inner["x-order"], 0);
+        assert_eq!(inner.get("$ref"), None, "{inner}");
+        assert_eq!(inner["allOf"][0]["$ref"], "#/definitions/Inner");
+    }
+
+    #[test]
+    fn secret_pointers_follow_refs_unions_and_optional_blocks() {
+        let schema = settings_schema::<Doc>();
+        let document = json!({
+            "name": "n", "token": "t",
+            "key": {"source": "local", "value": "v"},
+            "proxy": {"server": "http://p:1", "credentials": {"source": "local", "username": "u", "password": "p"}}
+        });
+        assert_eq!(
+            secret_pointers(schema.as_value(), &document),
+            ["/token", "/key/value", "/proxy/credentials/password"]
+        );
+        let vault = json!({"name": "n", "token": "t", "key": {"source": "cyberark", "query": "Safe=S"}, "proxy": null});
+        assert_eq!(secret_pointers(schema.as_value(), &vault), ["/token"]);
     }
 }

@@ -315,7 +315,8 @@ pub trait Settings: DeserializeOwned + JsonSchema {
 /// Parses and validates a settings document.
 ///
 /// Every absent or empty required field, unknown key and wrong discriminator is reported in one
-/// error (`Mandatory parameter(s) missing: login_url, consumer_key; proxy.extra: unknown field`);
+/// error (`Mandatory parameter(s) missing: login_url, consumer_key; proxy.extra: unknown field
+/// (expected one of server, credentials)`);
 /// then the document is deserialised and [`Settings::check`] runs.
 pub fn parse_settings<T: Settings>(
     document: &serde_json::Value,
@@ -326,8 +327,13 @@ pub fn parse_settings<T: Settings>(
     if !validator.is_ok() {
         return Err(validator.into_error());
     }
-    let settings: T = serde_json::from_value(document.clone())
-        .map_err(|e| Error::config(format!("the settings document is not valid: {e}")))?;
+    let settings: T = match serde_json::from_value(document.clone()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            validator.problem("settings", format!("the document is not valid: {e}"));
+            return Err(validator.into_error());
+        }
+    };
     settings.check(purpose, &mut validator);
     let warnings = validator.finish()?;
     Ok((settings, warnings))

@@ -262,7 +262,7 @@ pub fn check_manifest(manifest: &Manifest) -> Result<(), String> {
     let id = &manifest.plugin_id;
     if !is_valid_identifier(id) {
         return Err(format!(
-            "plugin id `{id}` is not lowercase letters, digits and underscores"
+            "plugin id `{id}` is not an identifier (a lowercase letter, then lowercase letters, digits or underscores; at most 64 characters)"
         ));
     }
     semver::Version::parse(&manifest.plugin_version).map_err(|e| {
@@ -279,7 +279,7 @@ pub fn check_manifest(manifest: &Manifest) -> Result<(), String> {
         let st = &source_type.id;
         if !is_valid_identifier(st) {
             return Err(format!(
-                "source type `{st}` is not lowercase letters, digits and underscores"
+                "source type `{st}` is not an identifier (a lowercase letter, then lowercase letters, digits or underscores; at most 64 characters)"
             ));
         }
         if !ids.insert(st) {

@@ -29,7 +29,8 @@ pub(crate) fn install(host: Host, max_level: LevelFilter) {
         return;
     }
     let subscriber = tracing_subscriber::registry().with(Forward.with_filter(max_level));
-    // A plugin that installed its own subscriber keeps it.
+    // Installed before `Plugin::new`, so a plugin cannot install its own global subscriber;
+    // its events reach the host through this one.
     let _ = tracing::subscriber::set_global_default(subscriber);
     std::panic::set_hook(Box::new(|info| {
         let location = info

@@ -1,5 +1,7 @@
 //! An in-process host for testing a plugin without loading it: it records what the plugin
-//! emits, prompts and logs, answers vault lookups from a table, and can cancel.
+//! emits, prompts and reports, answers vault lookups from a table, and can cancel. (It records
+//! log lines sent through the callbacks; `tracing` events are forwarded only in a loaded
+//! library, whose exported `init` installs the forwarder.)
 //!
 //! ```
 //! use invhost_plugin_api::sdk::testing::RecordingHost;

@@ -11,7 +11,7 @@
 //! ```
 
 use invhost_plugin_api::{
-    Secret,
+    Error, Host, Secret,
     protocol::Purpose,
     settings::{ProxySettings, Settings, Validator, VaultField, VaultQuery, check_https_url},
 };
@@ -82,6 +82,94 @@ pub enum Credentials {
         #[schemars(title = "Refresh token property")]
         refresh_token_field: VaultField,
     },
+}
+
+/// The consumer secret and refresh token, read from the settings or from the vault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedCredentials {
+    /// The connected app's consumer secret (may be empty: then it is not sent).
+    pub consumer_secret: Secret,
+    /// The refresh token.
+    pub refresh_token: Secret,
+}
+
+impl Credentials {
+    /// Whether the values come from a vault invhost cannot write to.
+    pub fn read_only(&self) -> bool {
+        matches!(self, Credentials::Cyberark { .. })
+    }
+
+    /// The consumer secret alone (the device flow needs no refresh token yet).
+    pub fn consumer_secret(&self, host: &Host) -> Result<Secret, Error> {
+        match self {
+            Credentials::Local {
+                consumer_secret, ..
+            } => Ok(consumer_secret.clone()),
+            Credentials::Cyberark {
+                query,
+                consumer_secret_field,
+                ..
+            } => {
+                let values = host.vault_lookup(&query.0, &[consumer_secret_field.0.as_str()])?;
+                values
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::internal("the vault answered no value"))
+            }
+        }
+    }
+
+    /// Both values: stored ones directly, CyberArk ones with one vault lookup.
+    pub fn resolve(&self, host: &Host) -> Result<ResolvedCredentials, Error> {
+        match self {
+            Credentials::Local {
+                consumer_secret,
+                refresh_token,
+            } => Ok(ResolvedCredentials {
+                consumer_secret: consumer_secret.clone(),
+                refresh_token: refresh_token.clone(),
+            }),
+            Credentials::Cyberark {
+                query,
+                consumer_secret_field,
+                refresh_token_field,
+            } => {
+                let fields = [
+                    consumer_secret_field.0.as_str(),
+                    refresh_token_field.0.as_str(),
+                ];
+                let values = host.vault_lookup(&query.0, &fields)?;
+                let [consumer_secret, refresh_token] =
+                    <[Secret; 2]>::try_from(values).map_err(|values| {
+                        Error::internal(format!(
+                            "the vault answered {} values for 2 fields",
+                            values.len()
+                        ))
+                    })?;
+                if refresh_token.is_empty() {
+                    return Err(Error::config(format!(
+                        "the refresh token in CyberArk account `{}` ({}) is empty: generate it \
+                         with the Generate action and store it there",
+                        query.0,
+                        property_name(refresh_token_field)
+                    )));
+                }
+                Ok(ResolvedCredentials {
+                    consumer_secret,
+                    refresh_token,
+                })
+            }
+        }
+    }
+}
+
+/// How a vault property is named for people: its name, or the password.
+pub fn property_name(field: &VaultField) -> String {
+    if field.0.is_empty() {
+        "the account password (Content)".to_owned()
+    } else {
+        format!("property {}", field.0)
+    }
 }
 
 impl Settings for SalesforceSettings {

@@ -2,6 +2,9 @@
 //!
 //! * [`config`]: the settings document (login URL, consumer key, credentials, proxy) and its
 //!   validation;
+//! * [`client`]: the HTTP client (rustls, proxy) and transport failures as operator messages;
+//! * [`auth`]: Salesforce's OAuth device flow and the refresh-token flow;
+//! * [`rest`]: REST API calls the connection test makes (versions, limits);
 //! * [`plugin`]: the [`invhost_plugin_api::Plugin`] implementation and the manifest.
 //!
 //! Built as a `cdylib` that the host loads, and as an `rlib` so that its logic is tested
@@ -11,8 +14,11 @@
 // them stay bare rather than wrapped in rustdoc's `<...>`.
 #![allow(rustdoc::bare_urls)]
 
+pub mod auth;
+pub mod client;
 pub mod config;
 pub mod plugin;
+pub mod rest;
 
 pub use plugin::Salesforce;
 

@@ -1,15 +1,26 @@
 //! The [`Plugin`] implementation: manifest, schema, validation, and dispatch to the
 //! Salesforce-specific modules.
 
+use std::{collections::BTreeMap, time::Duration};
+
 use invhost_plugin_api::{
-    API_VERSION, Action, Error, Host, Manifest, Plugin, SourceType,
-    protocol::{ImportRequest, ImportSummary, InitRequest, ValidateRequest, ValidateResponse},
+    API_VERSION, Action, Error, Host, Manifest, Plugin, Secret, SourceType,
+    protocol::{
+        ActionRequest, ActionResponse, Fact, ImportRequest, ImportSummary, InitRequest, Purpose,
+        ShowOnce, TestReport, TestRequest, ValidateRequest, ValidateResponse,
+    },
     schema::settings_schema,
     sdk::expect_source_type,
     settings::parse_settings,
 };
+use tracing::info;
 
-use crate::config::SalesforceSettings;
+use crate::{
+    auth::{OAuth, REFRESH_TOKEN_FIELD, Rotation, Tokens},
+    client::{Http, ResolvedProxy},
+    config::{Credentials, SalesforceSettings, property_name},
+    rest::{Session, newest},
+};
 
 /// The source type this plugin offers.
 pub const SOURCE_TYPE: &str = "salesforce";
@@ -69,11 +80,163 @@ impl Plugin for Salesforce {
         Ok(ValidateResponse { warnings })
     }
 
+    async fn run_action(
+        &self,
+        request: ActionRequest,
+        host: &Host,
+    ) -> Result<ActionResponse, Error> {
+        expect_source_type(&self.manifest(), &request.source_type)?;
+        match request.action.as_str() {
+            GENERATE_REFRESH_TOKEN => generate_refresh_token(&request, host).await,
+            other => Err(Error::unsupported(format!(
+                "action `{other}` is not offered for source type `{SOURCE_TYPE}`"
+            ))),
+        }
+    }
+
+    async fn test_connection(
+        &self,
+        request: TestRequest,
+        host: &Host,
+    ) -> Result<TestReport, Error> {
+        expect_source_type(&self.manifest(), &request.source_type)?;
+        test_connection(&request, host).await
+    }
+
     async fn import(&self, request: ImportRequest, _host: &Host) -> Result<ImportSummary, Error> {
         expect_source_type(&self.manifest(), &request.source_type)?;
         Err(Error::unsupported(
             "this build of the Salesforce plugin cannot import yet; the import comes with the \
              next plugin release",
         ))
+    }
+}
+
+/// An OAuth client for the settings' login host, through the configured proxy.
+fn oauth(
+    settings: &SalesforceSettings,
+    consumer_secret: Secret,
+    host: &Host,
+) -> Result<(Http, OAuth), Error> {
+    let proxy = ResolvedProxy::resolve_optional(settings.proxy.as_ref(), host)?;
+    let http = Http::new(proxy.as_ref())?;
+    let oauth = OAuth::new(
+        http.clone(),
+        &settings.login_url,
+        &settings.consumer_key,
+        consumer_secret,
+    )?;
+    Ok((http, oauth))
+}
+
+/// Runs the device flow; stores the refresh token (local credentials) or shows it once
+/// (CyberArk, which invhost cannot write).
+async fn generate_refresh_token(
+    request: &ActionRequest,
+    host: &Host,
+) -> Result<ActionResponse, Error> {
+    let (settings, _) = parse_settings::<SalesforceSettings>(&request.settings, Purpose::Save)?;
+    let consumer_secret = settings.credentials.consumer_secret(host)?;
+    let (_, oauth) = oauth(&settings, consumer_secret, host)?;
+    let timeout = Duration::from_secs(request.options.timeout_secs);
+    let tokens = oauth.device_flow(timeout, host).await?;
+    let refresh_token = tokens.refresh_token.clone().ok_or_else(|| {
+        Error::config(
+            "Salesforce issued no refresh token: add the scope Perform requests at any time \
+             (refresh_token, offline_access) to the connected app, then run the flow again",
+        )
+    })?;
+    let org = tokens.org_id().unwrap_or("the org").to_owned();
+    match &settings.credentials {
+        Credentials::Local { .. } => {
+            info!(org_id = %org, "Refresh token generated; the host stores it.");
+            Ok(ActionResponse {
+                message: format!(
+                    "Generated a refresh token for {org}; it is stored with the connection."
+                ),
+                settings_updates: BTreeMap::from([(
+                    REFRESH_TOKEN_FIELD.to_owned(),
+                    serde_json::Value::String(refresh_token.expose().to_owned()),
+                )]),
+                show_once: vec![],
+            })
+        }
+        Credentials::Cyberark {
+            query,
+            refresh_token_field,
+            ..
+        } => {
+            info!(org_id = %org, "Refresh token generated; the operator stores it in CyberArk.");
+            Ok(ActionResponse {
+                message: format!(
+                    "Generated a refresh token for {org}. invhost cannot write to CyberArk: \
+                     store it in the vault as shown; it is shown only once."
+                ),
+                settings_updates: BTreeMap::new(),
+                show_once: vec![ShowOnce {
+                    label: "Refresh token".to_owned(),
+                    value: refresh_token,
+                    instruction: format!(
+                        "Store this value in the CyberArk account `{}`, in {}, then test the \
+                         connection.",
+                        query.0,
+                        property_name(refresh_token_field)
+                    ),
+                }],
+            })
+        }
+    }
+}
+
+/// Refreshes the access token, reads the API versions and the limits, and reports them.
+async fn test_connection(request: &TestRequest, host: &Host) -> Result<TestReport, Error> {
+    let (settings, _) = parse_settings::<SalesforceSettings>(&request.settings, Purpose::Import)?;
+    let credentials = settings.credentials.resolve(host)?;
+    let (http, oauth) = oauth(&settings, credentials.consumer_secret, host)?;
+    let rotation = if settings.credentials.read_only() {
+        Rotation::ReadOnly
+    } else {
+        Rotation::Store
+    };
+    let tokens = oauth
+        .refresh(&credentials.refresh_token, rotation, host)
+        .await?;
+    host.check_cancelled()?;
+    let session = Session::new(http, &tokens)?;
+    let versions = session.versions().await?;
+    let version = newest(&versions)
+        .map(|v| v.version.clone())
+        .ok_or_else(|| Error::upstream("Salesforce listed no API versions; check login_url"))?;
+    let api_usage = session.api_usage(&version).await?;
+    Ok(report(&tokens, &session, &version, api_usage))
+}
+
+fn report(
+    tokens: &Tokens,
+    session: &Session,
+    version: &str,
+    api_usage: Option<invhost_plugin_api::protocol::ApiUsage>,
+) -> TestReport {
+    let instance = session
+        .instance_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let org = tokens.org_id().unwrap_or("unknown").to_owned();
+    let fact = |label: &str, value: &str| Fact {
+        label: label.to_owned(),
+        value: value.to_owned(),
+    };
+    let usage = api_usage.map_or(String::new(), |u| {
+        format!("; {} of {} daily API calls used", u.used, u.max)
+    });
+    TestReport {
+        summary: format!("Connected to Salesforce org {org} at {instance} (API {version}){usage}."),
+        facts: vec![
+            fact("API version", version),
+            fact("Instance", &instance),
+            fact("Org ID", &org),
+        ],
+        api_usage,
     }
 }

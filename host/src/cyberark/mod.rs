@@ -1,0 +1,1 @@
+//! CyberArk Central Credential Provider client (in progress).

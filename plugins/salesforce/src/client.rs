@@ -1,0 +1,431 @@
+//! The HTTP client every Salesforce call goes through, the proxy it may use, and the
+//! translation of transport failures (DNS, proxy, TLS, timeouts) into operator messages.
+//!
+//! rustls only (no OpenSSL), TLS 1.2 at least. Without a configured proxy the client ignores
+//! `HTTP_PROXY` and friends, so that stray environment variables never reroute traffic.
+
+use std::{error::Error as StdError, time::Duration};
+
+use invhost_plugin_api::{
+    Error, Host, Secret,
+    settings::{ProxyCredentials, ProxySettings},
+};
+use tracing::debug;
+use url::Url;
+
+/// How long establishing a connection (TCP and TLS) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long one request may take, from sending to the end of the answer.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("invhost-salesforce/", env!("CARGO_PKG_VERSION"));
+
+/// A proxy with its credentials read (from the settings or from the vault).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedProxy {
+    /// The proxy address (`http://10.0.0.1:3128/`).
+    pub url: Url,
+    /// The proxy user name, when the proxy needs Basic authentication.
+    pub username: Option<String>,
+    /// The proxy password, when the proxy needs Basic authentication.
+    pub password: Option<Secret>,
+}
+
+impl ResolvedProxy {
+    /// Checks the address and reads the credentials: stored ones directly, CyberArk ones
+    /// through `host.vault_lookup` (user name from `UserName`, password from `Content`).
+    pub fn resolve(settings: &ProxySettings, host: &Host) -> Result<Self, Error> {
+        let address = settings
+            .address()
+            .map_err(|message| Error::config(format!("proxy.server: {message}")))?;
+        let (username, password) = match &settings.credentials {
+            ProxyCredentials::NoCredentials => (None, None),
+            ProxyCredentials::Local { username, password } => {
+                (Some(username.clone()), Some(password.clone()))
+            }
+            ProxyCredentials::Cyberark { query } => {
+                let [username, password] = vault_pair(host, &query.0)?;
+                (Some(username.expose().to_owned()), Some(password))
+            }
+        };
+        Ok(ResolvedProxy {
+            url: address.url,
+            username,
+            password,
+        })
+    }
+
+    /// [`ResolvedProxy::resolve`] for an optional proxy block.
+    pub fn resolve_optional(
+        settings: Option<&ProxySettings>,
+        host: &Host,
+    ) -> Result<Option<Self>, Error> {
+        settings
+            .map(|s| ResolvedProxy::resolve(s, host))
+            .transpose()
+    }
+}
+
+/// Reads the user name and the password of one vault account.
+fn vault_pair(host: &Host, query: &str) -> Result<[Secret; 2], Error> {
+    let values = host.vault_lookup(query, &["UserName", ""])?;
+    <[Secret; 2]>::try_from(values).map_err(|values| {
+        Error::internal(format!(
+            "the vault answered {} values for 2 fields",
+            values.len()
+        ))
+    })
+}
+
+/// Builds the HTTP client: rustls with TLS 1.2 at least, 15 s to connect, 60 s per request,
+/// gzip, our user agent, and either exactly the given proxy or no proxy at all.
+pub fn http_client(proxy: Option<&ResolvedProxy>) -> Result<reqwest::Client, Error> {
+    let builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .min_tls_version(reqwest::tls::Version::TLS_1_2)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .gzip(true)
+        .user_agent(USER_AGENT);
+    let builder = match proxy {
+        None => builder.no_proxy(),
+        Some(proxy) => builder.proxy(reqwest_proxy(proxy)?),
+    };
+    builder
+        .build()
+        .map_err(|error| Error::internal(format!("could not build the HTTP client: {error}")))
+}
+
+fn reqwest_proxy(proxy: &ResolvedProxy) -> Result<reqwest::Proxy, Error> {
+    let mut built = reqwest::Proxy::all(proxy.url.as_str()).map_err(|error| {
+        Error::config(format!(
+            "proxy.server: `{}` is not usable as a proxy ({error})",
+            proxy.url
+        ))
+    })?;
+    if let Some(username) = &proxy.username {
+        let password = proxy.password.as_ref().map_or("", Secret::expose);
+        built = built.basic_auth(username, password);
+    }
+    debug!(proxy = %proxy.url, with_credentials = proxy.username.is_some(), "Using a proxy.");
+    Ok(built)
+}
+
+/// An HTTP client together with what is needed to explain its failures.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    via_proxy: bool,
+}
+
+impl Http {
+    /// Builds the client (see [`http_client`]).
+    pub fn new(proxy: Option<&ResolvedProxy>) -> Result<Self, Error> {
+        Ok(Http {
+            client: http_client(proxy)?,
+            via_proxy: proxy.is_some(),
+        })
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// An answer that came from the proxy rather than from Salesforce: 407, or 401 (which
+    /// tinyproxy 1.11 sends for wrong credentials) or 403 with a body that is not JSON.
+    pub fn proxy_refusal(&self, status: u16, body: &str) -> Option<Error> {
+        let from_proxy = status == 407
+            || (matches!(status, 401 | 403)
+                && serde_json::from_str::<serde_json::Value>(body).is_err());
+        if !self.via_proxy || !from_proxy {
+            return None;
+        }
+        Some(if status == 403 {
+            Error::network(
+                "the proxy refused the connection (HTTP 403); check proxy.server and the proxy's \
+                 rules for Salesforce hosts",
+            )
+            .retryable(false)
+        } else {
+            proxy_credentials_refused()
+        })
+    }
+
+    /// Explains a failed request to `host` (see [`classify`]), knowing whether a proxy was
+    /// in the way.
+    pub fn explain(&self, error: &reqwest::Error, host: &str) -> Error {
+        classify_chain(
+            &error_chain(error),
+            error.is_timeout(),
+            host,
+            self.via_proxy,
+        )
+    }
+}
+
+/// Turns a transport failure into an operator message that names the next step: DNS, proxy
+/// credentials, proxy connection, timeout, TLS, refused connection.
+pub fn classify(error: &reqwest::Error, login_host: &str) -> Error {
+    classify_chain(&error_chain(error), error.is_timeout(), login_host, false)
+}
+
+/// The messages of `error` and of every `source()` below it, outermost first.
+fn error_chain(error: &reqwest::Error) -> Vec<String> {
+    let mut chain = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+/// What a chain of error messages says went wrong, checked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    ProxyCredentials,
+    ProxyConnection,
+    Dns,
+    Timeout,
+    Tls,
+    Refused,
+    Other,
+}
+
+fn failure_of(text: &str, timed_out: bool, via_proxy: bool) -> Failure {
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    if has(&["proxy authorization required", "tunnel error: unsuccessful"]) || has_word(text, "407")
+    {
+        Failure::ProxyCredentials
+    } else if has(&["tunnel error"]) {
+        Failure::ProxyConnection
+    } else if has(&[
+        "failed to lookup address",
+        "dns error",
+        "name or service not known",
+        "temporary failure in name resolution",
+        "no such host",
+        "nodename nor servname",
+    ]) {
+        Failure::Dns
+    } else if timed_out || has(&["timed out", "deadline has elapsed"]) {
+        Failure::Timeout
+    } else if has(&[
+        "certificate",
+        "tls",
+        "handshake",
+        "alert",
+        "corrupt message",
+        "invalidcontenttype",
+    ]) {
+        Failure::Tls
+    } else if via_proxy && has(&["connect", "connection"]) {
+        Failure::ProxyConnection
+    } else if has(&["connection refused"]) {
+        Failure::Refused
+    } else {
+        Failure::Other
+    }
+}
+
+/// Whether `word` occurs in `text` as a whole token (so that port 4070 is not status 407).
+fn has_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|token| token == word)
+}
+
+fn proxy_credentials_refused() -> Error {
+    Error::network("the proxy refused the credentials; check proxy.credentials").retryable(false)
+}
+
+/// Classifies from the chain of messages (outermost first); testable without a network.
+fn classify_chain(chain: &[String], timed_out: bool, host: &str, via_proxy: bool) -> Error {
+    let text = chain.join(": ").to_lowercase();
+    let cause = chain.last().map_or("unknown error", String::as_str);
+    match failure_of(&text, timed_out, via_proxy) {
+        Failure::ProxyCredentials => proxy_credentials_refused(),
+        Failure::ProxyConnection => Error::network(format!(
+            "the proxy refused the connection to {host} ({cause}); check proxy.server"
+        )),
+        Failure::Dns if via_proxy => Error::network(format!(
+            "a host name could not be resolved ({cause}); check proxy.server and the network"
+        )),
+        Failure::Dns => Error::network(format!(
+            "the host name {host} could not be resolved: no internet connection, the name is \
+             blocked, or Salesforce is down; check login_url and the network"
+        )),
+        Failure::Timeout => Error::network(format!(
+            "timed out waiting for {host}; the network or Salesforce is slow, try again later"
+        )),
+        Failure::Tls => Error::network(format!(
+            "the TLS connection to {host} failed ({cause}); a proxy or firewall that inspects \
+             TLS needs its CA certificate in the system trust store, and Salesforce needs TLS 1.2 \
+             or newer"
+        ))
+        .retryable(false),
+        Failure::Refused => {
+            Error::network(format!("{host} refused the connection; check login_url"))
+        }
+        Failure::Other => Error::network(format!("could not reach {host}: {cause}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use invhost_plugin_api::ErrorKind;
+
+    use super::*;
+
+    /// Classifies a chain of messages for `login.salesforce.com`.
+    fn check(chain: &[&str], via_proxy: bool, expected: &str) -> Error {
+        let chain: Vec<String> = chain.iter().map(|s| (*s).to_owned()).collect();
+        let error = classify_chain(&chain, false, "login.salesforce.com", via_proxy);
+        assert_eq!(error.kind, ErrorKind::NETWORK, "{chain:?}");
+        assert!(
+            error.message.contains(expected),
+            "{chain:?}: {}",
+            error.message
+        );
+        error
+    }
+
+    const SEND: &str =
+        "error sending request for url (https://login.salesforce.com/services/oauth2/token)";
+
+    #[test]
+    fn dns_failures_name_the_host() {
+        for cause in [
+            "failed to lookup address information: Name or service not known",
+            "dns error",
+            "failed to lookup address information: Temporary failure in name resolution",
+        ] {
+            let error = check(
+                &[SEND, "client error (Connect)", cause],
+                false,
+                "the host name login.salesforce.com could not be resolved: no internet \
+                 connection, the name is blocked, or Salesforce is down; check login_url",
+            );
+            assert!(error.retryable);
+        }
+    }
+
+    #[test]
+    fn proxy_credential_failures() {
+        for cause in [
+            "tunnel error: proxy authorization required",
+            "tunnel error: unsuccessful",
+            "unexpected status 407",
+        ] {
+            let error = check(
+                &[SEND, "client error (Connect)", cause],
+                true,
+                "the proxy refused the credentials; check proxy.credentials",
+            );
+            assert!(!error.retryable);
+        }
+    }
+
+    #[test]
+    fn other_proxy_failures_point_at_the_server() {
+        check(
+            &[
+                SEND,
+                "client error (Connect)",
+                "tunnel error: failed to create underlying connection",
+            ],
+            true,
+            "the proxy refused the connection",
+        );
+        check(
+            &[
+                SEND,
+                "client error (Connect)",
+                "tcp connect error",
+                "Connection refused (os error 111)",
+            ],
+            true,
+            "check proxy.server",
+        );
+        // Port 4070 is not status 407.
+        check(
+            &[
+                SEND,
+                "client error (Connect)",
+                "tcp connect error: 127.0.0.1:4070",
+            ],
+            true,
+            "check proxy.server",
+        );
+    }
+
+    #[test]
+    fn timeouts_are_retryable() {
+        let error = check(&[SEND, "operation timed out"], false, "timed out");
+        assert!(error.retryable);
+        let flagged = classify_chain(&[SEND.to_owned()], true, "h", false);
+        assert!(
+            flagged.message.starts_with("timed out"),
+            "{}",
+            flagged.message
+        );
+    }
+
+    #[test]
+    fn tls_failures_name_tls() {
+        for cause in [
+            "invalid peer certificate: UnknownIssuer",
+            "received fatal alert: ProtocolVersion",
+            "tls handshake eof",
+        ] {
+            check(&[SEND, "client error (Connect)", cause], false, "TLS");
+        }
+    }
+
+    #[test]
+    fn answers_from_the_proxy_are_told_apart_from_salesforce() {
+        let direct = Http::new(None).expect("client");
+        assert_eq!(direct.proxy_refusal(407, ""), None);
+        let proxy = ResolvedProxy {
+            url: Url::parse("http://127.0.0.1:3128").expect("url"),
+            username: None,
+            password: None,
+        };
+        let via = Http::new(Some(&proxy)).expect("client");
+        let message = |status: u16, body: &str| via.proxy_refusal(status, body).map(|e| e.message);
+        let credentials = "the proxy refused the credentials; check proxy.credentials";
+        assert_eq!(message(407, "<html/>").as_deref(), Some(credentials));
+        assert_eq!(
+            message(401, "<html>Unauthorized</html>").as_deref(),
+            Some(credentials)
+        );
+        assert!(message(403, "Access Denied").is_some_and(|m| m.contains("proxy.server")));
+        // Salesforce's own JSON refusals pass through.
+        assert_eq!(
+            message(401, r#"[{"errorCode":"INVALID_SESSION_ID"}]"#),
+            None
+        );
+        assert_eq!(message(400, "<html/>"), None);
+    }
+
+    #[test]
+    fn refused_and_unknown_failures() {
+        check(
+            &[
+                SEND,
+                "client error (Connect)",
+                "tcp connect error",
+                "Connection refused (os error 111)",
+            ],
+            false,
+            "login.salesforce.com refused the connection; check login_url",
+        );
+        check(
+            &[SEND, "connection closed before message completed"],
+            false,
+            "could not reach",
+        );
+    }
+}

@@ -1,0 +1,200 @@
+//! Calls through a real forward proxy (tinyproxy on loopback, started here), and a proxy that
+//! is not there. Tests that need tinyproxy say so and pass when it is not installed.
+
+use std::{
+    net::{Ipv4Addr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use invhost_plugin_api::{
+    ErrorKind,
+    sdk::{Plugin, testing::RecordingHost},
+};
+use invhost_salesforce::Salesforce;
+use invhost_sim_salesforce::SimConfig;
+use serde_json::{Value, json};
+
+use crate::support::{generate_request, local_settings, run_action, simulator, test_request};
+
+const USER: &str = "proxyuser";
+const PASSWORD: &str = "proxypass";
+
+/// A tinyproxy process with Basic authentication; killed on drop.
+struct Tinyproxy {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Tinyproxy {
+    /// Starts tinyproxy on a free loopback port, or `None` when it is not installed.
+    fn start() -> Option<Tinyproxy> {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!(
+            "invhost-salesforce-tinyproxy-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = dir.join("tinyproxy.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\n\
+                 BasicAuth {USER} {PASSWORD}\nMaxClients 20\nLogLevel Warning\n"
+            ),
+        )
+        .expect("config written");
+        let child = match Command::new("tinyproxy")
+            .arg("-d")
+            .arg("-c")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("tinyproxy is not installed; skipping (apt-get install tinyproxy)");
+                let _ = std::fs::remove_dir_all(&dir);
+                return None;
+            }
+            Err(error) => panic!("tinyproxy did not start: {error}"),
+        };
+        let proxy = Tinyproxy { child, port, dir };
+        proxy.wait_until_listening();
+        Some(proxy)
+    }
+
+    fn wait_until_listening(&self) {
+        let started = Instant::now();
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "tinyproxy listens"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn with_proxy(mut settings: Value, proxy: Value) -> Value {
+    settings["proxy"] = proxy;
+    settings
+}
+
+#[tokio::test]
+async fn calls_go_through_the_proxy_with_its_credentials() {
+    let Some(tinyproxy) = Tinyproxy::start() else {
+        return;
+    };
+    let sim = simulator(SimConfig {
+        auto_approve_after_polls: Some(1),
+        ..SimConfig::default()
+    })
+    .await;
+    let server = format!("127.0.0.1:{}", tinyproxy.port);
+
+    // The device flow through the proxy, with stored proxy credentials.
+    let good = json!({"server": server,
+                      "credentials": {"source": "local", "username": USER, "password": PASSWORD}});
+    let settings = with_proxy(local_settings(&sim, ""), good);
+    let response = run_action(generate_request(settings, 10), &RecordingHost::new().host())
+        .await
+        .expect("device flow through the proxy");
+    let token = response.settings_updates["credentials.refresh_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+
+    // The connection test through the proxy, with proxy credentials from the vault.
+    let query = "Safe=Network;Object=proxy";
+    let vault = RecordingHost::new()
+        .with_vault_account(query, &[("UserName", USER), ("Content", PASSWORD)]);
+    let from_vault =
+        json!({"server": server, "credentials": {"source": "cyberark", "query": query}});
+    let settings = with_proxy(local_settings(&sim, &token), from_vault);
+    Salesforce
+        .test_connection(test_request(settings), &vault.host())
+        .await
+        .expect("connection test through the proxy");
+}
+
+/// Salesforce is HTTPS, so the client asks the proxy for a CONNECT tunnel; pointing an
+/// `https://` login URL at the (plain HTTP) simulator exercises that path without TLS certificates:
+/// the proxy refuses the tunnel, or opens it and the TLS handshake fails.
+#[tokio::test]
+async fn the_proxy_refuses_wrong_or_missing_credentials_for_a_tunnel() {
+    let Some(tinyproxy) = Tinyproxy::start() else {
+        return;
+    };
+    let sim = simulator(SimConfig::default()).await;
+    let server = format!("http://127.0.0.1:{}", tinyproxy.port);
+    let https_login = format!("https://{}", sim.addr());
+    let credentials = |password: &str| {
+        json!({"server": server,
+               "credentials": {"source": "local", "username": USER, "password": password}})
+    };
+    let cases = [
+        (
+            credentials("nope"),
+            "the proxy refused the credentials; check proxy.credentials",
+        ),
+        (
+            json!({"server": server}),
+            "the proxy refused the credentials; check proxy.credentials",
+        ),
+        (
+            credentials(PASSWORD),
+            "the TLS connection to 127.0.0.1 failed",
+        ),
+    ];
+    for (proxy, expected) in cases {
+        let mut settings = with_proxy(local_settings(&sim, ""), proxy);
+        settings["login_url"] = json!(https_login);
+        let error = run_action(generate_request(settings, 10), &RecordingHost::new().host())
+            .await
+            .expect_err("refused");
+        assert_eq!(error.kind, ErrorKind::NETWORK);
+        assert!(error.message.starts_with(expected), "{}", error.message);
+    }
+    assert_eq!(
+        sim.control().requests(),
+        0,
+        "no request reached the simulator"
+    );
+}
+
+#[tokio::test]
+async fn a_proxy_that_is_not_there() {
+    let sim = simulator(SimConfig::default()).await;
+    let proxy = json!({"server": format!("127.0.0.1:{}", free_port())});
+    let settings = with_proxy(local_settings(&sim, ""), proxy);
+    let error = run_action(generate_request(settings, 10), &RecordingHost::new().host())
+        .await
+        .expect_err("no proxy listening");
+    assert_eq!(error.kind, ErrorKind::NETWORK);
+    assert!(
+        error.message.contains("check proxy.server"),
+        "{}",
+        error.message
+    );
+    assert_eq!(sim.control().requests(), 0);
+}
