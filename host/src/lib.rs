@@ -5,12 +5,14 @@
 //! loaded library's manifest and schema.
 
 pub mod cli;
+pub mod connections;
 pub mod cyberark;
 pub mod logging;
 pub mod names;
 pub mod paths;
 pub mod plugins;
 pub mod secrets;
+pub mod store;
 
 /// The host's release.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");

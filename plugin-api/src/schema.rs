@@ -34,7 +34,10 @@ fn add_order(schema: &mut Schema) {
             if object.len() == 1 && object.contains_key("$ref") {
                 // Draft-07 ignores keywords beside `$ref`: wrap it as schemars does for titles.
                 let reference = std::mem::take(object);
-                object.insert("allOf".to_owned(), Value::Array(vec![Value::Object(reference)]));
+                object.insert(
+                    "allOf".to_owned(),
+                    Value::Array(vec![Value::Object(reference)]),
+                );
             }
             object.entry("x-order").or_insert(Value::from(position));
         }
@@ -301,7 +304,13 @@ fn is_secret(root: &Value, schema: &Value) -> bool {
             .is_some_and(|all| all.iter().any(|part| is_secret(root, part)))
 }
 
-fn collect_secrets(root: &Value, schema: &Value, value: &Value, pointer: &str, found: &mut Vec<String>) {
+fn collect_secrets(
+    root: &Value,
+    schema: &Value,
+    value: &Value,
+    pointer: &str,
+    found: &mut Vec<String>,
+) {
     let schema = resolve(root, schema);
     if value.is_string() {
         if is_secret(root, schema) {
@@ -318,7 +327,10 @@ fn collect_secrets(root: &Value, schema: &Value, value: &Value, pointer: &str, f
         }
     }
     if let Some(Value::Array(any)) = schema.get("anyOf") {
-        for branch in any.iter().filter(|b| resolve(root, b).get("type") != Some(&Value::String("null".into()))) {
+        for branch in any
+            .iter()
+            .filter(|b| resolve(root, b).get("type") != Some(&Value::String("null".into())))
+        {
             collect_secrets(root, branch, value, pointer, found);
         }
     }
@@ -336,7 +348,8 @@ fn collect_secrets(root: &Value, schema: &Value, value: &Value, pointer: &str, f
     if let Some(Value::Object(properties)) = schema.get("properties") {
         for (name, property) in properties {
             if let Some(child) = object.get(name) {
-                let child_pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                let child_pointer =
+                    format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
                 collect_secrets(root, property, child, &child_pointer, found);
             }
         }

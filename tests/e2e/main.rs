@@ -4,6 +4,7 @@
 mod support;
 
 mod check;
+mod connections;
 mod plugins;
 mod schema;
 mod settings;

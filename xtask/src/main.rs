@@ -53,10 +53,60 @@ fn cargo_env(args: &[&str], vars: &[(&str, &str)]) -> Result<(), String> {
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
+    ensure_tinyproxy()?;
     cargo(&["build", "--workspace"])?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     cargo_test(&args)
+}
+
+/// The proxy tests run a real tinyproxy. Installs it with apt-get when it is missing and this
+/// runs as root on a Debian-family machine; otherwise says how to install it.
+fn ensure_tinyproxy() -> Result<(), String> {
+    let found = |name: &str| {
+        Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "command -v {name} || test -x /usr/sbin/{name} || test -x /usr/bin/{name}"
+                ),
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found("tinyproxy") {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if !(root && found("apt-get")) {
+        return Err("the proxy tests need tinyproxy: install it (for example `sudo apt-get install tinyproxy`) and run again".to_owned());
+    }
+    eprintln!("xtask: installing tinyproxy for the proxy tests");
+    let quiet = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !quiet(&["update", "-qq"])
+        || !quiet(&[
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "tinyproxy",
+        ])
+    {
+        return Err(
+            "could not install tinyproxy with apt-get; install it by hand and run again".to_owned(),
+        );
+    }
+    Ok(())
 }
 
 /// Runs `cargo test`, passing its output through, and closes with one line that adds up every

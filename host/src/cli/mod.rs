@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 1 failure (one line on stderr), 2 bad arguments.
 
+mod connections;
 mod plugins;
 mod schema;
 mod settings;
@@ -44,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: settings::SettingsCommand,
     },
+    /// Add, show, test and authorise connections (one per SaaS tenant).
+    Connections {
+        #[command(subcommand)]
+        command: connections::ConnectionsCommand,
+    },
 }
 
 /// Runs the command line; errors are printed by `main` on one line.
@@ -60,6 +66,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Plugins(args) => plugins::run(&context, args),
         Command::Schema(args) => schema::run(&context, args),
         Command::Settings { command } => settings::run(&context, command),
+        Command::Connections { command } => connections::run(&context, command),
     }
 }
 
@@ -71,6 +78,13 @@ struct Context {
 impl Context {
     fn registry(&self) -> Registry {
         Registry::load(&self.paths.plugin_dirs, HOST_VERSION)
+    }
+
+    /// The vault plugins may read from, when one is configured.
+    fn vault(
+        &self,
+    ) -> anyhow::Result<Option<std::sync::Arc<dyn crate::connections::session::Vault>>> {
+        Ok(None)
     }
 }
 

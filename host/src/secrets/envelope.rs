@@ -24,7 +24,13 @@ pub fn seal(key: &MasterKey, pointer: &str, plain: &str) -> String {
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
     let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
     let ciphertext = cipher
-        .encrypt(&nonce, Payload { msg: plain.as_bytes(), aad: pointer.as_bytes() })
+        .encrypt(
+            &nonce,
+            Payload {
+                msg: plain.as_bytes(),
+                aad: pointer.as_bytes(),
+            },
+        )
         .expect("XChaCha20-Poly1305 encryption of an in-memory value cannot fail");
     let mut blob = nonce.to_vec();
     blob.extend_from_slice(&ciphertext);
@@ -33,11 +39,15 @@ pub fn seal(key: &MasterKey, pointer: &str, plain: &str) -> String {
 
 /// Opens a sealed value stored at `pointer`.
 pub fn open(key: &MasterKey, pointer: &str, sealed: &str) -> Result<String, SecretsError> {
-    let corrupt = || SecretsError::Corrupt { field: dotted(pointer) };
+    let corrupt = || SecretsError::Corrupt {
+        field: dotted(pointer),
+    };
     let rest = sealed.strip_prefix(PREFIX).ok_or_else(corrupt)?;
     let (key_id, blob) = rest.split_once(':').ok_or_else(corrupt)?;
     if key_id != key.id() {
-        return Err(SecretsError::WrongKey { field: dotted(pointer) });
+        return Err(SecretsError::WrongKey {
+            field: dotted(pointer),
+        });
     }
     let blob = STANDARD.decode(blob).map_err(|_| corrupt())?;
     if blob.len() < 24 {
@@ -46,7 +56,13 @@ pub fn open(key: &MasterKey, pointer: &str, sealed: &str) -> Result<String, Secr
     let (nonce, ciphertext) = blob.split_at(24);
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
     let plain = cipher
-        .decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: pointer.as_bytes() })
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: pointer.as_bytes(),
+            },
+        )
         .map_err(|_| corrupt())?;
     String::from_utf8(plain).map_err(|_| corrupt())
 }
@@ -65,7 +81,13 @@ mod tests {
         let mut tampered = a.clone();
         tampered.pop();
         tampered.push(if a.ends_with('A') { 'B' } else { 'A' });
-        assert!(matches!(open(&key, "/p", &tampered), Err(SecretsError::Corrupt { .. })));
-        assert!(matches!(open(&key, "/p", "invhost:enc:v1:zz"), Err(SecretsError::Corrupt { .. })));
+        assert!(matches!(
+            open(&key, "/p", &tampered),
+            Err(SecretsError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            open(&key, "/p", "invhost:enc:v1:zz"),
+            Err(SecretsError::Corrupt { .. })
+        ));
     }
 }

@@ -71,7 +71,11 @@ impl MasterKey {
 
     /// Loads the key from `env_value` (the environment variable) or the key file; creates the
     /// file when `create` is set and there is none.
-    pub fn load(data_dir: &Path, env_value: Option<String>, create: bool) -> Result<Self, SecretsError> {
+    pub fn load(
+        data_dir: &Path,
+        env_value: Option<String>,
+        create: bool,
+    ) -> Result<Self, SecretsError> {
         if let Some(value) = env_value {
             return MasterKey::parse(&value).ok_or_else(|| {
                 SecretsError::Key(format!(
@@ -107,12 +111,20 @@ fn create_key_file(path: &PathBuf) -> Result<MasterKey, SecretsError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .map_err(|e| SecretsError::Key(format!("cannot create the master key {}: {e}", path.display())))?;
+    let mut file = options.open(path).map_err(|e| {
+        SecretsError::Key(format!(
+            "cannot create the master key {}: {e}",
+            path.display()
+        ))
+    })?;
     writeln!(file, "{}", STANDARD.encode(bytes))
         .and_then(|()| file.sync_all())
-        .map_err(|e| SecretsError::Key(format!("cannot write the master key {}: {e}", path.display())))?;
+        .map_err(|e| {
+            SecretsError::Key(format!(
+                "cannot write the master key {}: {e}",
+                path.display()
+            ))
+        })?;
     tracing::info!(path = %path.display(), "Created the master key; back it up with the data directory.");
     Ok(MasterKey::from_bytes(bytes))
 }
@@ -124,14 +136,20 @@ mod tests {
     #[test]
     fn key_file_is_created_once_with_private_permissions() {
         let dir = tempfile::tempdir().expect("dir");
-        assert!(MasterKey::load(dir.path(), None, false).is_err(), "not created when reading");
+        assert!(
+            MasterKey::load(dir.path(), None, false).is_err(),
+            "not created when reading"
+        );
         let created = MasterKey::load(dir.path(), None, true).expect("created");
         let again = MasterKey::load(dir.path(), None, true).expect("read back");
         assert_eq!(created.id(), again.id());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).expect("file").permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .expect("file")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
@@ -146,7 +164,10 @@ mod tests {
         assert_eq!(a.id(), b.id());
         let error = MasterKey::load(dir.path(), Some("short".into()), false).expect_err("bad");
         assert!(error.to_string().contains("not a 32-byte key"), "{error}");
-        assert!(!dir.path().join(KEY_FILE).exists(), "no file when the environment gives the key");
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "no file when the environment gives the key"
+        );
     }
 
     #[test]

@@ -26,19 +26,25 @@ pub enum SecretsError {
     #[error("{0}")]
     Key(String),
     /// A stored value was sealed under another key.
-    #[error("the stored secret `{field}` was encrypted with another master key; restore the master key the data directory was created with (master.key or INVHOST_MASTER_KEY)")]
+    #[error(
+        "the stored secret `{field}` was encrypted with another master key; restore the master key the data directory was created with (master.key or INVHOST_MASTER_KEY)"
+    )]
     WrongKey {
         /// Dotted path of the field.
         field: String,
     },
     /// A stored value does not decrypt: it was altered or truncated.
-    #[error("the stored secret `{field}` cannot be decrypted (it was altered or damaged); set it again with `invhost connections update`")]
+    #[error(
+        "the stored secret `{field}` cannot be decrypted (it was altered or damaged); set it again with `invhost connections update`"
+    )]
     Corrupt {
         /// Dotted path of the field.
         field: String,
     },
     /// The placeholder was sent for a field that has no stored value.
-    #[error("{field}: the placeholder {REDACTED} keeps a stored value, but none is stored for this field; type the secret")]
+    #[error(
+        "{field}: the placeholder {REDACTED} keeps a stored value, but none is stored for this field; type the secret"
+    )]
     NothingToKeep {
         /// Dotted path of the field.
         field: String,
@@ -97,7 +103,11 @@ pub fn redact(schema: &Value, document: &Value) -> Value {
 
 /// Puts the stored value back wherever `incoming` sends the placeholder for a secret.
 /// `stored` is the stored document, sealed or plain; its values are copied as they are.
-pub fn keep_placeholders(schema: &Value, incoming: &Value, stored: Option<&Value>) -> Result<Value, SecretsError> {
+pub fn keep_placeholders(
+    schema: &Value,
+    incoming: &Value,
+    stored: Option<&Value>,
+) -> Result<Value, SecretsError> {
     let mut merged = incoming.clone();
     for p in secret_pointers(schema, incoming) {
         if merged.pointer(&p).and_then(Value::as_str) != Some(REDACTED) {
@@ -118,7 +128,12 @@ pub fn keep_placeholders(schema: &Value, incoming: &Value, stored: Option<&Value
 
 /// Whether any secret differs between two plain documents (empty and absent are the same).
 pub fn secrets_changed(schema: &Value, before: &Value, after: &Value) -> bool {
-    let value = |doc: &Value, p: &str| doc.pointer(p).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned);
+    let value = |doc: &Value, p: &str| {
+        doc.pointer(p)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     let mut pointers = secret_pointers(schema, before);
     pointers.extend(secret_pointers(schema, after));
     pointers.iter().any(|p| value(before, p) != value(after, p))
@@ -148,34 +163,68 @@ mod tests {
         let sealed = seal(&schema(), &doc, &key);
         let text = sealed.to_string();
         assert!(!text.contains("hunter2"), "{text}");
-        assert!(text.contains("\"ada\""), "non-secrets stay readable: {text}");
+        assert!(
+            text.contains("\"ada\""),
+            "non-secrets stay readable: {text}"
+        );
         assert_eq!(sealed["token"], "", "empty values stay empty");
-        assert_eq!(seal(&schema(), &sealed, &key), sealed, "sealing twice changes nothing");
+        assert_eq!(
+            seal(&schema(), &sealed, &key),
+            sealed,
+            "sealing twice changes nothing"
+        );
         assert_eq!(open(&schema(), &sealed, &key).expect("opens"), doc);
     }
 
     #[test]
     fn a_wrong_key_or_a_moved_value_is_refused_with_a_clear_error() {
-        let sealed = seal(&schema(), &json!({"password": "hunter2"}), &MasterKey::from_bytes([1; 32]));
-        let error = open(&schema(), &sealed, &MasterKey::from_bytes([2; 32])).expect_err("wrong key");
+        let sealed = seal(
+            &schema(),
+            &json!({"password": "hunter2"}),
+            &MasterKey::from_bytes([1; 32]),
+        );
+        let error =
+            open(&schema(), &sealed, &MasterKey::from_bytes([2; 32])).expect_err("wrong key");
         assert!(error.to_string().contains("another master key"), "{error}");
         // The same ciphertext pasted into another field does not open: it is bound to its pointer.
         let moved = json!({"token": sealed["password"]});
         let error = open(&schema(), &moved, &MasterKey::from_bytes([1; 32])).expect_err("moved");
-        assert!(matches!(error, SecretsError::Corrupt { ref field } if field == "token"), "{error}");
+        assert!(
+            matches!(error, SecretsError::Corrupt { ref field } if field == "token"),
+            "{error}"
+        );
     }
 
     #[test]
     fn redaction_and_placeholders() {
         let stored = json!({"user": "ada", "password": "hunter2", "token": ""});
         let redacted = redact(&schema(), &stored);
-        assert_eq!(redacted, json!({"user": "ada", "password": REDACTED, "token": ""}));
-        let merged = keep_placeholders(&schema(), &json!({"user": "bob", "password": REDACTED}), Some(&stored))
-            .expect("kept");
+        assert_eq!(
+            redacted,
+            json!({"user": "ada", "password": REDACTED, "token": ""})
+        );
+        let merged = keep_placeholders(
+            &schema(),
+            &json!({"user": "bob", "password": REDACTED}),
+            Some(&stored),
+        )
+        .expect("kept");
         assert_eq!(merged, json!({"user": "bob", "password": "hunter2"}));
-        let error = keep_placeholders(&schema(), &json!({"token": REDACTED}), Some(&stored)).expect_err("nothing stored");
-        assert!(error.to_string().starts_with("token: the placeholder"), "{error}");
-        assert!(!secrets_changed(&schema(), &stored, &json!({"user": "bob", "password": "hunter2"})));
-        assert!(secrets_changed(&schema(), &stored, &json!({"password": "other"})));
+        let error = keep_placeholders(&schema(), &json!({"token": REDACTED}), Some(&stored))
+            .expect_err("nothing stored");
+        assert!(
+            error.to_string().starts_with("token: the placeholder"),
+            "{error}"
+        );
+        assert!(!secrets_changed(
+            &schema(),
+            &stored,
+            &json!({"user": "bob", "password": "hunter2"})
+        ));
+        assert!(secrets_changed(
+            &schema(),
+            &stored,
+            &json!({"password": "other"})
+        ));
     }
 }

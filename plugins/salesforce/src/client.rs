@@ -187,6 +187,9 @@ fn error_chain(error: &reqwest::Error) -> Vec<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
     ProxyCredentials,
+    /// A CONNECT answer other than 200 or 407: tinyproxy's answer to wrong credentials (401),
+    /// a forbidden port (403), or a login host the proxy cannot reach (5xx).
+    TunnelRefused,
     ProxyConnection,
     Dns,
     Timeout,
@@ -197,9 +200,10 @@ enum Failure {
 
 fn failure_of(text: &str, timed_out: bool, via_proxy: bool) -> Failure {
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    if has(&["proxy authorization required", "tunnel error: unsuccessful"]) || has_word(text, "407")
-    {
+    if has(&["proxy authorization required"]) || has_word(text, "407") {
         Failure::ProxyCredentials
+    } else if has(&["tunnel error: unsuccessful"]) {
+        Failure::TunnelRefused
     } else if has(&["tunnel error"]) {
         Failure::ProxyConnection
     } else if has(&[
@@ -247,6 +251,11 @@ fn classify_chain(chain: &[String], timed_out: bool, host: &str, via_proxy: bool
     let cause = chain.last().map_or("unknown error", String::as_str);
     match failure_of(&text, timed_out, via_proxy) {
         Failure::ProxyCredentials => proxy_credentials_refused(),
+        Failure::TunnelRefused => Error::network(format!(
+            "the proxy refused the credentials or the connection to {host}; check \
+             proxy.credentials, then proxy.server and login_url"
+        ))
+        .retryable(false),
         Failure::ProxyConnection => Error::network(format!(
             "the proxy refused the connection to {host} ({cause}); check proxy.server"
         )),
@@ -316,7 +325,6 @@ mod tests {
     fn proxy_credential_failures() {
         for cause in [
             "tunnel error: proxy authorization required",
-            "tunnel error: unsuccessful",
             "unexpected status 407",
         ] {
             let error = check(
@@ -326,6 +334,14 @@ mod tests {
             );
             assert!(!error.retryable);
         }
+        // tinyproxy 1.11 answers wrong credentials with 401, which reqwest reports like any
+        // other refused tunnel.
+        check(
+            &[SEND, "client error (Connect)", "tunnel error: unsuccessful"],
+            true,
+            "the proxy refused the credentials or the connection to login.salesforce.com; \
+             check proxy.credentials, then proxy.server",
+        );
     }
 
     #[test]

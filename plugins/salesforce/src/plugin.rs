@@ -6,8 +6,8 @@ use std::{collections::BTreeMap, time::Duration};
 use invhost_plugin_api::{
     API_VERSION, Action, Error, Host, Manifest, Plugin, Secret, SourceType,
     protocol::{
-        ActionRequest, ActionResponse, Fact, ImportRequest, ImportSummary, InitRequest, Purpose,
-        ShowOnce, TestReport, TestRequest, ValidateRequest, ValidateResponse,
+        ActionRequest, ActionResponse, ApiUsage, Fact, ImportRequest, ImportSummary, InitRequest,
+        Purpose, ShowOnce, TestReport, TestRequest, ValidateRequest, ValidateResponse,
     },
     schema::settings_schema,
     sdk::expect_source_type,
@@ -146,11 +146,17 @@ async fn generate_refresh_token(
              (refresh_token, offline_access) to the connected app, then run the flow again",
         )
     })?;
-    let org = tokens.org_id().unwrap_or("the org").to_owned();
-    match &settings.credentials {
+    let org = tokens.org_id().unwrap_or("the org");
+    Ok(deliver(&settings.credentials, refresh_token, org))
+}
+
+/// Hands a new refresh token over: as a settings update for stored credentials, or shown once
+/// with where to put it for CyberArk ones.
+fn deliver(credentials: &Credentials, refresh_token: Secret, org: &str) -> ActionResponse {
+    match credentials {
         Credentials::Local { .. } => {
             info!(org_id = %org, "Refresh token generated; the host stores it.");
-            Ok(ActionResponse {
+            ActionResponse {
                 message: format!(
                     "Generated a refresh token for {org}; it is stored with the connection."
                 ),
@@ -159,7 +165,7 @@ async fn generate_refresh_token(
                     serde_json::Value::String(refresh_token.expose().to_owned()),
                 )]),
                 show_once: vec![],
-            })
+            }
         }
         Credentials::Cyberark {
             query,
@@ -167,7 +173,7 @@ async fn generate_refresh_token(
             ..
         } => {
             info!(org_id = %org, "Refresh token generated; the operator stores it in CyberArk.");
-            Ok(ActionResponse {
+            ActionResponse {
                 message: format!(
                     "Generated a refresh token for {org}. invhost cannot write to CyberArk: \
                      store it in the vault as shown; it is shown only once."
@@ -183,7 +189,7 @@ async fn generate_refresh_token(
                         property_name(refresh_token_field)
                     ),
                 }],
-            })
+            }
         }
     }
 }
@@ -211,11 +217,12 @@ async fn test_connection(request: &TestRequest, host: &Host) -> Result<TestRepor
     Ok(report(&tokens, &session, &version, api_usage))
 }
 
+/// The connection test's report: a summary, the facts, and the daily API usage.
 fn report(
     tokens: &Tokens,
     session: &Session,
     version: &str,
-    api_usage: Option<invhost_plugin_api::protocol::ApiUsage>,
+    api_usage: Option<ApiUsage>,
 ) -> TestReport {
     let instance = session
         .instance_url()

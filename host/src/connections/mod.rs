@@ -1,0 +1,254 @@
+//! Connections as the operator sees them: validated by their plugin, stored with secrets
+//! sealed, shown redacted, tested and authorised through their plugin.
+//!
+//! * [`session`]: the host services a plugin gets while it works on one connection (prompts,
+//!   storing a rotated secret at once, cancellation, the vault).
+
+pub mod session;
+
+use std::path::Path;
+
+use invhost_plugin_api::{Error, ErrorKind, protocol::Purpose};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    names::check_connection_name,
+    plugins::{CallError, LoadedPlugin, Registry, registry::UnknownSourceType},
+    secrets::{self, MasterKey, SecretsError, key::MASTER_KEY_ENV},
+    store::{AuthState, ConnectionRow, Store, StoreError},
+};
+
+/// A failure of a connection operation; each says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The name breaks the rule.
+    #[error("{0}")]
+    Name(String),
+    /// No plugin offers the source type.
+    #[error(transparent)]
+    UnknownType(#[from] UnknownSourceType),
+    /// The plugin refused the settings or failed.
+    #[error(transparent)]
+    Plugin(#[from] CallError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Secrets could not be sealed or opened.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+impl ConnectionError {
+    /// The plugin's own error, when there is one.
+    pub fn plugin_error(&self) -> Option<&Error> {
+        match self {
+            ConnectionError::Plugin(error) => error.plugin_error(),
+            _ => None,
+        }
+    }
+}
+
+/// A connection as shown: settings redacted.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionView {
+    /// The name.
+    pub name: String,
+    /// The source type.
+    pub source_type: String,
+    /// Whether it is enabled.
+    pub enabled: bool,
+    /// Its schedule.
+    pub schedule: Option<String>,
+    /// Whether its credentials still work.
+    pub auth_state: AuthState,
+    /// Why not.
+    pub auth_reason: Option<String>,
+    /// When it was added.
+    pub created_at: String,
+    /// When it last changed.
+    pub updated_at: String,
+    /// The settings, secrets replaced by the placeholder.
+    pub settings: Value,
+}
+
+/// Connection operations over one store and the loaded plugins.
+#[derive(Debug)]
+pub struct Connections<'a> {
+    store: Store,
+    registry: &'a Registry,
+    data_dir: &'a Path,
+}
+
+/// A connection ready for a plugin call: its plugin, schema and plain settings.
+#[derive(Debug)]
+pub struct Prepared<'r> {
+    /// The stored row (secrets sealed).
+    pub row: ConnectionRow,
+    /// The plugin that offers its source type.
+    pub plugin: &'r LoadedPlugin,
+    /// The settings schema.
+    pub schema: Value,
+    /// The settings with secrets opened.
+    pub settings: Value,
+    /// The master key.
+    pub key: MasterKey,
+}
+
+impl<'a> Connections<'a> {
+    /// Opens the store in `data_dir`.
+    pub fn open(data_dir: &'a Path, registry: &'a Registry) -> Result<Self, ConnectionError> {
+        Ok(Connections {
+            store: Store::open(data_dir)?,
+            registry,
+            data_dir,
+        })
+    }
+
+    fn key(&self, create: bool) -> Result<MasterKey, SecretsError> {
+        MasterKey::load(self.data_dir, std::env::var(MASTER_KEY_ENV).ok(), create)
+    }
+
+    fn plugin(&self, source_type: &str) -> Result<(&'a LoadedPlugin, Value), ConnectionError> {
+        let (plugin, _) = self.registry.source_type(source_type)?;
+        let schema = plugin.settings_schema(source_type)?;
+        Ok((plugin, schema))
+    }
+
+    /// Adds a connection after its plugin validated the settings. Returns the plugin's warnings.
+    pub fn add(
+        &mut self,
+        name: &str,
+        source_type: &str,
+        settings: &Value,
+    ) -> Result<Vec<String>, ConnectionError> {
+        check_connection_name(name).map_err(ConnectionError::Name)?;
+        let (plugin, schema) = self.plugin(source_type)?;
+        let settings = secrets::keep_placeholders(&schema, settings, None)?;
+        let response = plugin.validate(source_type, &settings, Purpose::Save)?;
+        let key = self.key(true)?;
+        self.store
+            .add_connection(name, source_type, &secrets::seal(&schema, &settings, &key))?;
+        Ok(response.warnings)
+    }
+
+    /// Replaces a connection's settings; the placeholder keeps a stored secret.
+    pub fn update(&mut self, name: &str, settings: &Value) -> Result<Vec<String>, ConnectionError> {
+        let prepared = self.prepare(name)?;
+        let merged =
+            secrets::keep_placeholders(&prepared.schema, settings, Some(&prepared.settings))?;
+        let response =
+            prepared
+                .plugin
+                .validate(&prepared.row.source_type, &merged, Purpose::Save)?;
+        let changed = secrets::secrets_changed(&prepared.schema, &prepared.settings, &merged);
+        let sealed = secrets::seal(&prepared.schema, &merged, &prepared.key);
+        self.store
+            .update_settings(&prepared.row.name, &sealed, changed)?;
+        Ok(response.warnings)
+    }
+
+    /// Applies values an action produced (by dotted path), validates, and stores them.
+    pub fn apply_updates(
+        &mut self,
+        name: &str,
+        updates: &std::collections::BTreeMap<String, Value>,
+    ) -> Result<(), ConnectionError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let prepared = self.prepare(name)?;
+        let mut settings = prepared.settings.clone();
+        for (field, value) in updates {
+            let slot = settings.pointer_mut(&secrets::pointer(field)).ok_or_else(|| {
+                CallError::Plugin(Error::internal(format!(
+                    "the plugin asked to fill `{field}`, which the settings do not have; report it to the plugin's authors"
+                )))
+            })?;
+            *slot = value.clone();
+        }
+        prepared
+            .plugin
+            .validate(&prepared.row.source_type, &settings, Purpose::Save)?;
+        let sealed = secrets::seal(&prepared.schema, &settings, &prepared.key);
+        self.store
+            .update_settings(&prepared.row.name, &sealed, true)?;
+        Ok(())
+    }
+
+    /// A connection with its settings opened, for a plugin call.
+    pub fn prepare(&mut self, name: &str) -> Result<Prepared<'a>, ConnectionError> {
+        let row = self.store.connection(name)?;
+        let (plugin, schema) = self.plugin(&row.source_type)?;
+        let key = self.key(false)?;
+        let settings = secrets::open(&schema, &row.settings, &key)?;
+        Ok(Prepared {
+            row,
+            plugin,
+            schema,
+            settings,
+            key,
+        })
+    }
+
+    /// One connection, redacted.
+    pub fn show(&mut self, name: &str) -> Result<ConnectionView, ConnectionError> {
+        let row = self.store.connection(name)?;
+        Ok(self.view(row))
+    }
+
+    /// Every connection, redacted.
+    pub fn list(&mut self) -> Result<Vec<ConnectionView>, ConnectionError> {
+        let rows = self.store.connections()?;
+        Ok(rows.into_iter().map(|row| self.view(row)).collect())
+    }
+
+    fn view(&self, row: ConnectionRow) -> ConnectionView {
+        // Without the plugin there is no schema to say what is secret: show no settings at all.
+        let settings = match self.plugin(&row.source_type) {
+            Ok((_, schema)) => secrets::redact(&schema, &row.settings),
+            Err(_) => Value::Null,
+        };
+        ConnectionView {
+            name: row.name,
+            source_type: row.source_type,
+            enabled: row.enabled,
+            schedule: row.schedule,
+            auth_state: row.auth_state,
+            auth_reason: row.auth_reason,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            settings,
+        }
+    }
+
+    /// Removes a connection.
+    pub fn remove(&mut self, name: &str) -> Result<(), ConnectionError> {
+        Ok(self.store.remove_connection(name)?)
+    }
+
+    /// Records the outcome of a call that authenticated: success (`None`) clears a
+    /// re-authorisation mark; an auth error whose details say `reauthorize` sets it; other
+    /// errors leave the state alone.
+    pub fn record_auth_outcome(
+        &mut self,
+        name: &str,
+        error: Option<&Error>,
+    ) -> Result<(), ConnectionError> {
+        match error {
+            None => self.store.set_auth_state(name, AuthState::Ok, None)?,
+            Some(error)
+                if error.kind == ErrorKind::AUTH
+                    && error.details["reauthorize"] == Value::Bool(true) =>
+            {
+                self.store.set_auth_state(
+                    name,
+                    AuthState::ReauthorizationRequired,
+                    Some(&error.message),
+                )?
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! Connections: one per SaaS tenant, with the plugin's settings (secrets sealed) and the auth
+//! state.
+
+use rusqlite::{OptionalExtension as _, Row, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Store, StoreError, now};
+
+/// Whether a connection's credentials still work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthState {
+    /// Nothing known to be wrong.
+    Ok,
+    /// The tenant refused the stored token; the operator must generate a new one.
+    ReauthorizationRequired,
+}
+
+impl AuthState {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuthState::Ok => "ok",
+            AuthState::ReauthorizationRequired => "reauthorization_required",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "ok" => Ok(AuthState::Ok),
+            "reauthorization_required" => Ok(AuthState::ReauthorizationRequired),
+            other => Err(StoreError::Corrupt {
+                what: "auth state".into(),
+                detail: format!("unknown value `{other}`"),
+            }),
+        }
+    }
+}
+
+/// A stored connection. `settings` holds sealed secrets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionRow {
+    /// The name.
+    pub name: String,
+    /// The source type.
+    pub source_type: String,
+    /// The settings document, secrets sealed.
+    pub settings: Value,
+    /// Whether scheduled runs and supersession consider it.
+    pub enabled: bool,
+    /// The schedule's name.
+    pub schedule: Option<String>,
+    /// Whether the credentials still work.
+    pub auth_state: AuthState,
+    /// Why re-authorisation is required.
+    pub auth_reason: Option<String>,
+    /// When it was added (RFC 3339).
+    pub created_at: String,
+    /// When it last changed (RFC 3339).
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "name, source_type, settings, enabled, schedule, auth_state, auth_reason, created_at, updated_at";
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+fn row(r: &Row<'_>) -> rusqlite::Result<(ConnectionRow, String, String)> {
+    Ok((
+        ConnectionRow {
+            name: r.get(0)?,
+            source_type: r.get(1)?,
+            settings: Value::Null,
+            enabled: r.get(3)?,
+            schedule: r.get(4)?,
+            auth_state: AuthState::Ok,
+            auth_reason: r.get(6)?,
+            created_at: r.get(7)?,
+            updated_at: r.get(8)?,
+        },
+        r.get(2)?,
+        r.get(5)?,
+    ))
+}
+
+fn finish(
+    (mut row, settings, state): (ConnectionRow, String, String),
+) -> Result<ConnectionRow, StoreError> {
+    row.settings = serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt {
+        what: format!("settings of connection `{}`", row.name),
+        detail: e.to_string(),
+    })?;
+    row.auth_state = AuthState::parse(&state)?;
+    Ok(row)
+}
+
+impl Store {
+    /// Adds a connection; names are unique regardless of case.
+    pub fn add_connection(
+        &mut self,
+        name: &str,
+        source_type: &str,
+        settings: &Value,
+    ) -> Result<(), StoreError> {
+        let now = now();
+        let result = self.db().execute(
+            "INSERT INTO connections (name, name_key, source_type, settings, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![name, name_key(name), source_type, settings.to_string(), now],
+        );
+        match result {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::NameTaken(name.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One connection.
+    pub fn connection(&mut self, name: &str) -> Result<ConnectionRow, StoreError> {
+        let found = self
+            .db()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM connections WHERE name_key = ?1"),
+                [name_key(name)],
+                row,
+            )
+            .optional()?;
+        found
+            .map(finish)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))
+    }
+
+    /// Every connection, by name.
+    pub fn connections(&mut self) -> Result<Vec<ConnectionRow>, StoreError> {
+        let mut statement = self.db().prepare(&format!(
+            "SELECT {COLUMNS} FROM connections ORDER BY name_key"
+        ))?;
+        let rows = statement
+            .query_map([], row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(finish).collect()
+    }
+
+    /// Replaces a connection's settings; when `reset_auth`, marks its credentials as working.
+    pub fn update_settings(
+        &mut self,
+        name: &str,
+        settings: &Value,
+        reset_auth: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if reset_auth {
+            "UPDATE connections SET settings = ?2, updated_at = ?3, auth_state = 'ok', auth_reason = NULL WHERE name_key = ?1"
+        } else {
+            "UPDATE connections SET settings = ?2, updated_at = ?3 WHERE name_key = ?1"
+        };
+        let changed = self
+            .db()
+            .execute(sql, params![name_key(name), settings.to_string(), now()])?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Replaces one value of a connection's settings (a rotated, already sealed secret) in one
+    /// transaction.
+    pub fn update_setting_value(
+        &mut self,
+        name: &str,
+        pointer: &str,
+        value: Value,
+    ) -> Result<(), StoreError> {
+        let tx = self.db().transaction()?;
+        let settings: Option<String> = tx
+            .query_row(
+                "SELECT settings FROM connections WHERE name_key = ?1",
+                [name_key(name)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let settings = settings.ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        let mut document: Value =
+            serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt {
+                what: format!("settings of connection `{name}`"),
+                detail: e.to_string(),
+            })?;
+        let slot = document
+            .pointer_mut(pointer)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("settings of connection `{name}`"),
+                detail: format!("no value at {pointer}"),
+            })?;
+        *slot = value;
+        tx.execute(
+            "UPDATE connections SET settings = ?2, updated_at = ?3 WHERE name_key = ?1",
+            params![name_key(name), document.to_string(), now()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records whether the credentials still work.
+    pub fn set_auth_state(
+        &mut self,
+        name: &str,
+        state: AuthState,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let changed = self.db().execute(
+            "UPDATE connections SET auth_state = ?2, auth_reason = ?3, updated_at = ?4 WHERE name_key = ?1",
+            params![name_key(name), state.as_str(), reason, now()],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Removes a connection.
+    pub fn remove_connection(&mut self, name: &str) -> Result<(), StoreError> {
+        let changed = self.db().execute(
+            "DELETE FROM connections WHERE name_key = ?1",
+            [name_key(name)],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Store::open(&dir.path().join("data")).expect("opens");
+        (dir, store)
+    }
+
+    #[test]
+    fn add_get_list_update_remove() {
+        let (_dir, mut store) = store();
+        store
+            .add_connection("Acme Prod", "salesforce", &json!({"a": 1}))
+            .expect("added");
+        store
+            .add_connection("beta", "salesforce", &json!({}))
+            .expect("added");
+        let error = store
+            .add_connection("ACME PROD", "salesforce", &json!({}))
+            .expect_err("taken");
+        assert!(matches!(error, StoreError::NameTaken(_)), "{error}");
+        let row = store
+            .connection("acme prod")
+            .expect("found regardless of case");
+        assert_eq!(
+            (row.name.as_str(), row.settings.clone(), row.auth_state),
+            ("Acme Prod", json!({"a": 1}), AuthState::Ok)
+        );
+        let names: Vec<String> = store
+            .connections()
+            .expect("list")
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["Acme Prod", "beta"]);
+        store
+            .set_auth_state(
+                "Acme Prod",
+                AuthState::ReauthorizationRequired,
+                Some("revoked"),
+            )
+            .expect("state");
+        store
+            .update_settings("Acme Prod", &json!({"a": 2}), false)
+            .expect("updated");
+        let row = store.connection("Acme Prod").expect("found");
+        assert_eq!(
+            row.auth_state,
+            AuthState::ReauthorizationRequired,
+            "kept without reset"
+        );
+        store
+            .update_settings("Acme Prod", &json!({"a": 3}), true)
+            .expect("updated");
+        assert_eq!(
+            store.connection("Acme Prod").expect("found").auth_state,
+            AuthState::Ok
+        );
+        store
+            .update_setting_value("Acme Prod", "/a", json!(4))
+            .expect("one value");
+        assert_eq!(
+            store.connection("Acme Prod").expect("found").settings,
+            json!({"a": 4})
+        );
+        store.remove_connection("acme prod").expect("removed");
+        assert!(matches!(
+            store.connection("Acme Prod"),
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            store.remove_connection("nope"),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        Store::open(dir.path())
+            .expect("opens")
+            .add_connection("a", "t", &json!({}))
+            .expect("added");
+        let mut again = Store::open(dir.path()).expect("reopens");
+        assert_eq!(again.connections().expect("list").len(), 1);
+        again
+            .db()
+            .pragma_update(None, "user_version", 99)
+            .expect("bump");
+        let error = Store::open(dir.path()).expect_err("too new");
+        assert!(error.to_string().contains("upgrade invhost"), "{error}");
+    }
+
+    #[test]
+    fn the_database_runs_in_wal_mode() {
+        let (_dir, mut store) = store();
+        let mode: String = store
+            .db()
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+}
