@@ -5,6 +5,7 @@
 //! loaded library's manifest and schema.
 
 pub mod cli;
+pub mod config;
 pub mod connections;
 pub mod cyberark;
 pub mod logging;

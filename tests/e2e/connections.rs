@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const SECRET: &str = "SIM_CONSUMER_SECRET";
+pub(crate) const SECRET: &str = "SIM_CONSUMER_SECRET";
 
-fn simulator(config: SimConfig) -> Simulator {
+pub(crate) fn simulator(config: SimConfig) -> Simulator {
     Simulator::spawn(SimConfig {
         device_interval_secs: 1,
         ..config
@@ -22,7 +22,7 @@ fn simulator(config: SimConfig) -> Simulator {
     .expect("simulator starts")
 }
 
-fn settings(sim: &Simulator) -> Value {
+pub(crate) fn settings(sim: &Simulator) -> Value {
     json!({
         "login_url": sim.base_url(),
         "consumer_key": "SIM_CONSUMER_KEY",
@@ -30,7 +30,7 @@ fn settings(sim: &Simulator) -> Value {
     })
 }
 
-fn add(env: &Env, name: &str, settings: &Value) {
+pub(crate) fn add(env: &Env, name: &str, settings: &Value) {
     let file = env.write(
         &format!("{}.json", name.replace(' ', "_")),
         &settings.to_string(),
@@ -110,13 +110,13 @@ fn generate(env: &Env, sim: &Simulator, name: &str) -> Run {
     generation.finish()
 }
 
-fn test_run(env: &Env, name: &str) -> Run {
+pub(crate) fn test_run(env: &Env, name: &str) -> Run {
     let mut command = env.invhost(&["connections", "test", name]);
     command.env("INVHOST_LOG", "trace");
     Run::of(command, None)
 }
 
-fn database_bytes(env: &Env) -> Vec<u8> {
+pub(crate) fn database_bytes(env: &Env) -> Vec<u8> {
     let mut bytes = Vec::new();
     for file in ["invhost.db", "invhost.db-wal"] {
         if let Ok(content) = std::fs::read(env.data_dir().join(file)) {
@@ -127,7 +127,7 @@ fn database_bytes(env: &Env) -> Vec<u8> {
     bytes
 }
 
-fn assert_absent(haystack: &[u8], secrets: &[&str], what: &str) {
+pub(crate) fn assert_absent(haystack: &[u8], secrets: &[&str], what: &str) {
     for secret in secrets {
         let found = haystack
             .windows(secret.len())
@@ -165,7 +165,8 @@ fn generate_a_token_then_test_and_no_secret_shows_anywhere() {
     );
     assert_eq!(view["auth_state"], "ok");
 
-    let secrets = [SECRET, tokens[0].as_str()];
+    // Access tokens are `{org id}!{random}`: the org id followed by `!` never shows.
+    let secrets = [SECRET, tokens[0].as_str(), "00D000000000001AAA!"];
     for (what, run) in [
         ("generate-token", &generation),
         ("test", &test),
@@ -179,6 +180,30 @@ fn generate_a_token_then_test_and_no_secret_shows_anywhere() {
         );
     }
     assert_absent(&database_bytes(&env), &secrets, "the database");
+}
+
+#[test]
+fn a_missing_or_different_master_key_is_a_clear_error() {
+    let sim = simulator(SimConfig::default());
+    let env = Env::with_plugins(&[SALESFORCE]);
+    add(&env, "acme", &settings(&sim));
+    let mut command = env.invhost(&["connections", "test", "acme"]);
+    command.env(
+        "INVHOST_MASTER_KEY",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    let run = Run::of(command, None);
+    assert!(
+        run.failure().contains("encrypted with another master key"),
+        "{run:?}"
+    );
+    std::fs::remove_file(env.data_dir().join("master.key")).expect("key file exists");
+    let run = env.run(&["connections", "test", "acme"]);
+    assert!(run.failure().contains("the master key"), "{run:?}");
+    assert!(
+        run.stderr.contains("restore it from your backup"),
+        "{run:?}"
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod support;
 
 mod check;
 mod connections;
+mod cyberark;
 mod plugins;
 mod schema;
 mod settings;

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 failure (one line on stderr), 2 bad arguments.
 
 mod connections;
+mod cyberark;
 mod plugins;
 mod schema;
 mod settings;
@@ -25,6 +26,10 @@ pub struct Cli {
     /// Data directory (database, key file, invhost.toml, plugins/).
     #[arg(long, global = true, env = "INVHOST_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// The configuration file (default: invhost.toml in the data directory).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 
     /// A plugin directory to search first (repeatable); INVHOST_PLUGINS_DIR adds more.
     #[arg(long = "plugins-dir", global = true, value_name = "DIR")]
@@ -50,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: connections::ConnectionsCommand,
     },
+    /// Check the CyberArk Central Credential Provider configuration.
+    Cyberark {
+        #[command(subcommand)]
+        command: cyberark::CyberArkCommand,
+    },
 }
 
 /// Runs the command line; errors are printed by `main` on one line.
@@ -61,18 +71,27 @@ pub fn run() -> anyhow::Result<ExitCode> {
         &cli.plugins_dirs,
         std::env::var_os(PLUGINS_DIR_ENV),
     )?;
-    let context = Context { paths };
+    // Validated at start: a bad configuration stops every command with the key it names.
+    let config = crate::config::load(cli.config.as_deref(), &paths.data_dir)?;
+    let context = Context {
+        paths,
+        config,
+        vault: std::sync::OnceLock::new(),
+    };
     match cli.command {
         Command::Plugins(args) => plugins::run(&context, args),
         Command::Schema(args) => schema::run(&context, args),
         Command::Settings { command } => settings::run(&context, command),
         Command::Connections { command } => connections::run(&context, command),
+        Command::Cyberark { command } => cyberark::run(&context, command),
     }
 }
 
 /// What every command gets.
 struct Context {
     paths: Paths,
+    config: crate::config::HostConfig,
+    vault: std::sync::OnceLock<std::sync::Arc<dyn crate::connections::session::Vault>>,
 }
 
 impl Context {
@@ -84,7 +103,18 @@ impl Context {
     fn vault(
         &self,
     ) -> anyhow::Result<Option<std::sync::Arc<dyn crate::connections::session::Vault>>> {
-        Ok(None)
+        let Some(config) = &self.config.cyberark else {
+            return Ok(None);
+        };
+        if let Some(vault) = self.vault.get() {
+            return Ok(Some(vault.clone()));
+        }
+        let client = crate::cyberark::BlockingCcpClient::new(config)?;
+        Ok(Some(
+            self.vault
+                .get_or_init(|| std::sync::Arc::new(client))
+                .clone(),
+        ))
     }
 }
 

@@ -92,3 +92,9 @@ impl Drop for BlockingCcpClient {
         }
     }
 }
+
+impl crate::connections::session::Vault for BlockingCcpClient {
+    fn lookup(&self, query: &str, fields: &[String]) -> Result<Vec<Secret>, Error> {
+        BlockingCcpClient::lookup(self, query, fields).map_err(Error::from)
+    }
+}

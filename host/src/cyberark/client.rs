@@ -128,11 +128,11 @@ impl CcpClient {
             });
         }
         let mut text = format!("AppID={}", encode(&self.app_id));
-        for (key, value) in pairs {
+        for (key, value) in fold_query(pairs) {
             text.push('&');
             text.push_str(&encode(key));
             text.push('=');
-            text.push_str(&encode(value));
+            text.push_str(&encode(&value));
         }
         let mut url = self.endpoint.clone();
         url.set_query(Some(&text));
@@ -142,6 +142,10 @@ impl CcpClient {
     /// Fetches the one account the query names (`Safe=..;Folder=..;Object=..`; any CCP
     /// parameter may appear: `UserName`, `Address`, `Database`, `PolicyID`, `Reason`,
     /// `Query`, `QueryFormat`, `ConnectionTimeout`, `FailRequestOnPasswordChange`).
+    ///
+    /// After a `Query=` pair, the following pairs belong to the CCP's `Query` value
+    /// (`Query=Safe=X;Folder=Root;Object=Y`), except `QueryFormat`, `Reason`,
+    /// `ConnectionTimeout` and `FailRequestOnPasswordChange`, which stay parameters.
     pub async fn account(&self, query: &str) -> Result<VaultAccount, CyberArkError> {
         let url = self.request_url(query)?;
         debug!(endpoint = %self.endpoint, app_id = %self.app_id, query, "Asking CyberArk for an account.");
@@ -168,7 +172,12 @@ impl CcpClient {
                 debug!(status, properties = ?account.property_names(), "CyberArk answered.");
             }
             Err(error) => {
-                debug!(status, code = error.code(), reason = error.reason(), "CyberArk refused.");
+                debug!(
+                    status,
+                    code = error.code(),
+                    reason = error.reason(),
+                    "CyberArk refused."
+                );
             }
         }
         result
@@ -209,9 +218,9 @@ impl CcpClient {
                     401 => CyberArkError::WindowsAuthentication {
                         app_id: self.app_id.clone(),
                     },
-                    403 => self.certificate_refused(format!(
-                        "HTTP 403 from the web server, without a CCP error code"
-                    )),
+                    403 => self.certificate_refused(
+                        "HTTP 403 from the web server, without a CCP error code".to_owned(),
+                    ),
                     _ => not_ccp(),
                 });
             }
@@ -254,7 +263,10 @@ impl CcpClient {
     fn transport_error(&self, error: &reqwest::Error) -> CyberArkError {
         let detail = innermost(error);
         let chain = chain(error);
-        let address = match (self.endpoint.host_str(), self.endpoint.port_or_known_default()) {
+        let address = match (
+            self.endpoint.host_str(),
+            self.endpoint.port_or_known_default(),
+        ) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (Some(host), None) => host.to_owned(),
             _ => self.endpoint.to_string(),
@@ -274,8 +286,7 @@ impl CcpClient {
                 .any(|alert| chain.contains(&format!("alert: {alert}")));
             let no_cert_alert = chain.contains("alert: CertificateRequired")
                 || chain.contains("alert: HandshakeFailure");
-            if (self.has_identity && about_client_cert) || (!self.has_identity && no_cert_alert)
-            {
+            if (self.has_identity && about_client_cert) || (!self.has_identity && no_cert_alert) {
                 return self.certificate_refused(detail);
             }
             return CyberArkError::Tls { detail };
@@ -296,6 +307,45 @@ impl CcpClient {
         }
         CyberArkError::Request { detail }
     }
+}
+
+/// Parameters that steer the provider rather than select the account.
+const CONTROL_PARAMETERS: [&str; 4] = [
+    "QueryFormat",
+    "Reason",
+    "ConnectionTimeout",
+    "FailRequestOnPasswordChange",
+];
+
+/// Folds the pairs after a `Query` pair back into its value, so that
+/// `Query=Safe=X;Folder=Root;Object=Y;QueryFormat=Regexp` sends `Query=Safe=X;Folder=Root;Object=Y`
+/// and `QueryFormat=Regexp`: `;` separates the pairs of our query text but also the terms
+/// of the CCP's own `Query`. Pairs naming a [`CONTROL_PARAMETERS`] stay parameters.
+fn fold_query<'a>(pairs: Vec<(&'a str, &'a str)>) -> Vec<(&'a str, String)> {
+    let mut out: Vec<(&'a str, String)> = Vec::with_capacity(pairs.len());
+    let mut query_at: Option<usize> = None;
+    for (key, value) in pairs {
+        let is_control = CONTROL_PARAMETERS
+            .iter()
+            .any(|control| control.eq_ignore_ascii_case(key));
+        match query_at {
+            Some(at) if !is_control => {
+                if let Some((_, query)) = out.get_mut(at) {
+                    query.push(';');
+                    query.push_str(key);
+                    query.push('=');
+                    query.push_str(value);
+                }
+            }
+            _ => {
+                if query_at.is_none() && key.eq_ignore_ascii_case("Query") {
+                    query_at = Some(out.len());
+                }
+                out.push((key, value.to_owned()));
+            }
+        }
+    }
+    out
 }
 
 /// Percent-encodes a query component; spaces become `%20` (never `+`).
@@ -360,7 +410,8 @@ mod tests {
 
     #[test]
     fn queries_become_encoded_parameters_after_app_id() {
-        let base = "https://ccp.corp.example:8443/AIMWebService/api/Accounts?AppID=Inventory%20Host";
+        let base =
+            "https://ccp.corp.example:8443/AIMWebService/api/Accounts?AppID=Inventory%20Host";
         for (query, expected) in [
             (
                 "Safe=Salesforce;Folder=Root;Object=acme-prod",
@@ -373,6 +424,13 @@ mod tests {
             (
                 "Query=Safe=X;QueryFormat=Regexp",
                 format!("{base}&Query=Safe%3DX&QueryFormat=Regexp"),
+            ),
+            (
+                "Reason=r;Query=Safe=X;Folder=Root;Object=Y;ConnectionTimeout=5;Tag=a",
+                format!(
+                    "{base}&Reason=r&Query=Safe%3DX%3BFolder%3DRoot%3BObject%3DY%3BTag%3Da\
+                     &ConnectionTimeout=5"
+                ),
             ),
         ] {
             assert_eq!(check(query), expected, "{query}");

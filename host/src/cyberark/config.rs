@@ -198,7 +198,9 @@ pub fn load(config_file: &Path) -> Result<Option<CyberArkConfig>, ConfigError> {
 fn toml_error(text: &str, error: &toml::de::Error) -> ConfigError {
     let span = error.span();
     let position = span.as_ref().map(|span| line_column(text, span.start));
-    let key = span.as_ref().and_then(|span| dotted_key_at(text, span));
+    let mut key = span
+        .as_ref()
+        .and_then(|span| dotted_key_at(text, span.start));
     let mut message = error.message().trim().replace('\n', " ");
     if let Some(rest) = message.strip_prefix("unknown field ") {
         message = match rest.split_once(", expected ") {
@@ -206,8 +208,15 @@ fn toml_error(text: &str, error: &toml::de::Error) -> ConfigError {
             None => "not a setting of this table".to_owned(),
         };
     } else if let Some(rest) = message.strip_prefix("missing field ") {
+        // The span is the table (its header); the key is the missing field.
         let field = rest.trim_matches('`');
-        message = format!("the required key `{field}` is missing");
+        key = Some(
+            match span.as_ref().and_then(|span| table_at(text, span.start)) {
+                Some(table) => format!("{table}.{field}"),
+                None => field.to_owned(),
+            },
+        );
+        message = "this required key is missing".to_owned();
     }
     ConfigError::Toml {
         line: position.map(|(line, _)| line),
@@ -226,12 +235,33 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// `table.key` for an error span that sits on a `key = value` line, `table` being the
-/// last `[table]` header above it.
-fn dotted_key_at(text: &str, span: &Range<usize>) -> Option<String> {
-    let start = span.start.min(text.len());
-    let line_start = text.get(..start)?.rfind('\n').map_or(0, |i| i + 1);
-    let line = text.get(line_start..)?.lines().next()?;
+/// The byte range of the line holding `offset`.
+fn line_at(text: &str, offset: usize) -> Option<Range<usize>> {
+    let offset = offset.min(text.len());
+    let start = text.get(..offset)?.rfind('\n').map_or(0, |i| i + 1);
+    let end = text
+        .get(offset..)?
+        .find('\n')
+        .map_or(text.len(), |i| offset + i);
+    Some(start..end)
+}
+
+/// The name of the `[table]` that the line holding `offset` belongs to (that line itself
+/// when it is the header).
+fn table_at(text: &str, offset: usize) -> Option<String> {
+    let line = line_at(text, offset)?;
+    text.get(..line.end)?
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .and_then(|header| header.get(1..header.find(']')?))
+        .map(|name| name.trim().to_owned())
+}
+
+/// `table.key` for an error at `offset` on a `key = value` line.
+fn dotted_key_at(text: &str, offset: usize) -> Option<String> {
+    let line = text.get(line_at(text, offset)?)?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
     let is_bare = !key.is_empty()
@@ -241,14 +271,7 @@ fn dotted_key_at(text: &str, span: &Range<usize>) -> Option<String> {
     if !is_bare {
         return None;
     }
-    let table = text
-        .get(..line_start)?
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('[') && !l.starts_with("[["))
-        .map(|header| header.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    Some(match table {
+    Some(match table_at(text, offset) {
         Some(table) => format!("{table}.{key}"),
         None => key.to_owned(),
     })
@@ -271,9 +294,13 @@ impl CyberArkConfig {
     /// Makes the relative file names absolute against `base` (the config file's
     /// directory).
     pub fn resolve_paths(&mut self, base: &Path) {
-        for path in [&mut self.client_cert, &mut self.client_key, &mut self.ca_cert]
-            .into_iter()
-            .flatten()
+        for path in [
+            &mut self.client_cert,
+            &mut self.client_key,
+            &mut self.ca_cert,
+        ]
+        .into_iter()
+        .flatten()
         {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -384,7 +411,11 @@ fn check_url(url: &Url) -> Result<(), String> {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => return Err(format!("`{url}` has no host; write it as https://ccp.corp.example")),
+        None => {
+            return Err(format!(
+                "`{url}` has no host; write it as https://ccp.corp.example"
+            ));
+        }
     };
     match url.scheme() {
         "https" => {}
@@ -402,9 +433,11 @@ fn check_url(url: &Url) -> Result<(), String> {
         }
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain a user name or password; the provider authenticates \
+        return Err(
+            "must not contain a user name or password; the provider authenticates \
              the application by its address or client certificate"
-            .to_owned());
+                .to_owned(),
+        );
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
@@ -485,11 +518,20 @@ mod tests {
             ("http://127.0.0.1:8080", "ok"),
             ("http://localhost:8080", "ok"),
             ("http://[::1]:8080", "ok"),
-            ("http://ccp.corp.example", "cyberark.url: `http://ccp.corp.example/` uses http"),
+            (
+                "http://ccp.corp.example",
+                "cyberark.url: `http://ccp.corp.example/` uses http",
+            ),
             ("ftp://ccp.corp.example", "uses `ftp`"),
-            ("https://ccp.corp.example/AIMWebService", "has a path or query"),
+            (
+                "https://ccp.corp.example/AIMWebService",
+                "has a path or query",
+            ),
             ("https://ccp.corp.example/?x=1", "has a path or query"),
-            ("https://user:pw@ccp.corp.example", "must not contain a user name"),
+            (
+                "https://user:pw@ccp.corp.example",
+                "must not contain a user name",
+            ),
         ] {
             let text = check(&config(url));
             assert!(text.contains(expected), "{url}: {text}");
@@ -505,8 +547,15 @@ mod tests {
         bad.client_cert = Some(PathBuf::from("/nonexistent/cert.pem"));
         let error = bad.validate().expect_err("invalid");
         let keys: Vec<&str> = error.problems().iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["url", "app_id", "path", "timeout_secs", "client_key"]);
-        assert!(error.to_string().contains("cyberark.timeout_secs: 0 is out of range"));
+        assert_eq!(
+            keys,
+            ["url", "app_id", "path", "timeout_secs", "client_key"]
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("cyberark.timeout_secs: 0 is out of range")
+        );
     }
 
     #[test]
@@ -516,7 +565,10 @@ mod tests {
         c.client_cert = Some(PathBuf::from("/etc/invhost/client.pem"));
         c.resolve_paths(Path::new("/data"));
         assert_eq!(c.ca_cert, Some(PathBuf::from("/data/ccp-ca.pem")));
-        assert_eq!(c.client_cert, Some(PathBuf::from("/etc/invhost/client.pem")));
+        assert_eq!(
+            c.client_cert,
+            Some(PathBuf::from("/etc/invhost/client.pem"))
+        );
     }
 
     #[test]
@@ -543,7 +595,14 @@ mod tests {
                 "[cyberark]\nurl = \"not a url\"\napp_id = \"A\"\n",
                 "line 2, column 7: cyberark.url: `not a url` is not a URL",
             ),
-            ("[cyberark]\nurl = \"https://c.example\"\n", "the required key `app_id` is missing"),
+            (
+                "[server]\nlisten = 1\n[cyberark] # CCP\nurl = \"https://c.example\"\n",
+                "line 3, column 1: cyberark.app_id: this required key is missing",
+            ),
+            (
+                "[server]\nlisten = [1,\n",
+                "line 2, column 13: server.listen: unclosed array",
+            ),
         ] {
             let error = parse_section(text).expect_err("refused").to_string();
             assert!(error.contains(expected), "{error}");

@@ -79,7 +79,9 @@ pub enum CyberArkError {
         message: String,
     },
     /// `AIMWS030E`, `AIMWS031E`, `APPAP081E`, `CASVL010E`: the request is malformed.
-    #[error("CyberArk says the request is malformed ({code}: {message}); write the query as {QUERY_FORM}")]
+    #[error(
+        "CyberArk says the request is malformed ({code}: {message}); write the query as {QUERY_FORM}"
+    )]
     MalformedRequest {
         /// The provider's `ErrorCode`.
         code: String,
@@ -359,13 +361,8 @@ mod tests {
     use super::*;
 
     fn check(code: &str) -> (&'static str, bool) {
-        let error = CyberArkError::from_answer(
-            400,
-            code.to_owned(),
-            "text".to_owned(),
-            "Safe=S",
-            "App",
-        );
+        let error =
+            CyberArkError::from_answer(400, code.to_owned(), "text".to_owned(), "Safe=S", "App");
         (error.reason(), error.is_retryable())
     }
 
@@ -409,7 +406,10 @@ mod tests {
             "Safe=S",
             "App",
         ));
-        assert_eq!(unknown.message, "CyberArk refused the request: XYZ001E: odd (HTTP 418)");
+        assert_eq!(
+            unknown.message,
+            "CyberArk refused the request: XYZ001E: odd (HTTP 418)"
+        );
         assert_eq!(unknown.details["http_status"], 418);
         assert!(!unknown.retryable);
     }

@@ -336,12 +336,17 @@ fn store_rotated(rotated: &Secret, rotation: Rotation, host: &Host) -> Result<()
 /// The prompt of device-flow step 2.
 pub fn device_prompt(codes: &DeviceCodes, timeout: Duration) -> Prompt {
     let url = link_with_code(&codes.verification_uri, &codes.user_code);
-    let minutes = timeout.as_secs().div_ceil(60);
+    let secs = timeout.as_secs();
+    let wait = if secs < 120 {
+        format!("{secs} seconds")
+    } else {
+        format!("{} minutes", secs.div_ceil(60))
+    };
     Prompt {
         message: format!(
             "Open {url} in any browser, sign in to Salesforce as the user invhost should read \
              the org as (a System Administrator), check that the code is {code}, and click \
-             Allow. Waiting up to {minutes} minute(s).",
+             Allow. Waiting up to {wait}.",
             code = codes.user_code
         ),
         user_code: Some(codes.user_code.clone()),

@@ -66,7 +66,15 @@ impl TestPki {
     pub fn generate() -> Result<TestPki, SimError> {
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name = name("invhost test CA");
+        // A name of its own, so that another TestPki's CA is really a different issuer.
+        let id: String = ca_key
+            .public_key_raw()
+            .iter()
+            .skip(1)
+            .take(6)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        ca_params.distinguished_name = name(&format!("invhost test CA {id}"));
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,

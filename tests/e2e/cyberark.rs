@@ -1,0 +1,258 @@
+//! Connections whose secrets come from CyberArk: the Salesforce credentials and the proxy's,
+//! from the CCP simulator over mutual TLS. Nothing read from the vault may show or be stored.
+
+use invhost_sim_cyberark::{Account, SimConfig as VaultConfig, Simulator as Vault, TestPki};
+use invhost_sim_salesforce::SimConfig;
+use invhost_testkit::{PROXY_PASSWORD, PROXY_USER, Tinyproxy};
+use serde_json::{Value, json};
+
+use crate::{connections::*, support::*};
+
+/// A Salesforce refresh token issued by the simulator, through a throw-away local connection.
+fn issue_refresh_token(sim: &invhost_sim_salesforce::Simulator) -> String {
+    let env = Env::with_plugins(&[SALESFORCE]);
+    add(&env, "seed", &settings(sim));
+    Run::of(
+        env.invhost(&[
+            "connections",
+            "generate-token",
+            "seed",
+            "--no-browser",
+            "--timeout",
+            "20",
+        ]),
+        None,
+    )
+    .success();
+    sim.control()
+        .valid_refresh_tokens()
+        .pop()
+        .expect("a token was issued")
+}
+
+struct Setup {
+    env: Env,
+    vault: Vault,
+    _pki_dir: tempfile::TempDir,
+}
+
+/// A host whose `invhost.toml` points at a CCP simulator that requires a client certificate.
+fn setup(accounts: Vec<Account>, with_client_cert: bool) -> Setup {
+    let pki = TestPki::generate().expect("test PKI");
+    let pki_dir = tempfile::tempdir().expect("dir");
+    let files = pki.write_to(pki_dir.path()).expect("PKI files");
+    let vault = Vault::spawn(VaultConfig {
+        accounts,
+        tls: Some(pki.server_tls(true)),
+        ..VaultConfig::default()
+    })
+    .expect("vault simulator");
+    let env = Env::with_plugins(&[SALESFORCE]);
+    std::fs::create_dir_all(env.data_dir()).expect("data dir");
+    let mut config = format!(
+        "[cyberark]\nurl = \"{}\"\napp_id = \"InventoryHost\"\nca_cert = \"{}\"\n",
+        vault.base_url(),
+        files.ca_cert.display()
+    );
+    if with_client_cert {
+        config += &format!(
+            "client_cert = \"{}\"\nclient_key = \"{}\"\n",
+            files.client_cert.display(),
+            files.client_key.display()
+        );
+    }
+    std::fs::write(env.data_dir().join("invhost.toml"), config).expect("config");
+    Setup {
+        env,
+        vault,
+        _pki_dir: pki_dir,
+    }
+}
+
+fn vault_settings(sim: &invhost_sim_salesforce::Simulator, object: &str) -> Value {
+    json!({
+        "login_url": sim.base_url(),
+        "consumer_key": "SIM_CONSUMER_KEY",
+        "credentials": {
+            "source": "cyberark",
+            "query": format!("Safe=Salesforce;Object={object}"),
+            "consumer_secret_field": "ConsumerSecret",
+            "refresh_token_field": "RefreshToken"
+        }
+    })
+}
+
+#[test]
+fn salesforce_and_proxy_credentials_from_cyberark_pass_the_test() {
+    let sim = simulator(SimConfig {
+        auto_approve_after_polls: Some(1),
+        ..SimConfig::default()
+    });
+    let token = issue_refresh_token(&sim);
+    let proxy = Tinyproxy::start();
+    let setup = setup(
+        vec![
+            Account::new("Salesforce", "acme-prod", "unused-password")
+                .property("ConsumerSecret", SECRET)
+                .property("RefreshToken", &token),
+            Account::new("Proxy", "proxy-account", PROXY_PASSWORD).user_name(PROXY_USER),
+        ],
+        true,
+    );
+    let mut document = vault_settings(&sim, "acme-prod");
+    document["proxy"] = json!({
+        "server": proxy.url(),
+        "credentials": {"source": "cyberark", "query": "Safe=Proxy;Object=proxy-account"}
+    });
+    add(&setup.env, "acme", &document);
+    let run = test_run(&setup.env, "acme");
+    assert!(run.success().contains("API usage: "), "{run:?}");
+    assert!(
+        setup.vault.control().requests() >= 2,
+        "both credentials came from the vault"
+    );
+    let secrets = [SECRET, token.as_str(), PROXY_PASSWORD];
+    assert_absent(run.stdout.as_bytes(), &secrets, "test stdout");
+    assert_absent(
+        run.stderr.as_bytes(),
+        &secrets,
+        "test stderr at trace level",
+    );
+    assert_absent(&database_bytes(&setup.env), &secrets, "the database");
+    let shown = setup.env.run(&["connections", "show", "acme", "--json"]);
+    assert_absent(shown.stdout.as_bytes(), &secrets, "show");
+}
+
+#[test]
+fn a_wrong_object_says_no_account_matches_and_what_to_check() {
+    let sim = simulator(SimConfig::default());
+    let setup = setup(
+        vec![Account::new("Salesforce", "acme-prod", "pw").property("ConsumerSecret", SECRET)],
+        true,
+    );
+    add(&setup.env, "acme", &vault_settings(&sim, "acme-typo"));
+    let run = test_run(&setup.env, "acme");
+    let stderr = run.failure();
+    assert!(stderr.contains("APPAP004E"), "{stderr}");
+    assert!(stderr.contains("Safe"), "says what to check: {stderr}");
+    let run = setup.env.run(&[
+        "cyberark",
+        "test",
+        "--query",
+        "Safe=Salesforce;Object=acme-typo",
+    ]);
+    assert!(run.failure().contains("APPAP004E"), "{run:?}");
+}
+
+#[test]
+fn a_property_that_does_not_exist_lists_the_account_s_property_names() {
+    let sim = simulator(SimConfig::default());
+    let setup = setup(
+        vec![Account::new("Salesforce", "acme-prod", "pw").property("ConsumerSecret", SECRET)],
+        true,
+    );
+    add(&setup.env, "acme", &vault_settings(&sim, "acme-prod"));
+    let run = test_run(&setup.env, "acme");
+    let stderr = run.failure();
+    assert!(stderr.contains("RefreshToken"), "{stderr}");
+    assert!(
+        stderr.contains("ConsumerSecret"),
+        "lists the names the account has: {stderr}"
+    );
+    assert_absent(stderr.as_bytes(), &[SECRET, "pw"], "the error");
+    let run = setup.env.run(&[
+        "cyberark",
+        "test",
+        "--query",
+        "Safe=Salesforce;Object=acme-prod",
+        "--field",
+        "Nope",
+    ]);
+    let stderr = run.failure();
+    assert!(stderr.contains("ConsumerSecret"), "{stderr}");
+    let ok = setup.env.run(&[
+        "cyberark",
+        "test",
+        "--query",
+        "Safe=Salesforce;Object=acme-prod",
+        "--field",
+        "consumersecret",
+    ]);
+    let out = ok.success();
+    assert!(out.contains("present"), "{out}");
+    assert_absent(out.as_bytes(), &[SECRET], "cyberark test output");
+}
+
+#[test]
+fn a_provider_that_requires_a_client_certificate_says_so() {
+    let setup = setup(vec![Account::new("Salesforce", "acme-prod", "pw")], false);
+    let run = setup.env.run(&[
+        "cyberark",
+        "test",
+        "--query",
+        "Safe=Salesforce;Object=acme-prod",
+    ]);
+    let stderr = run.failure();
+    assert!(stderr.contains("client certificate"), "{stderr}");
+    assert!(stderr.contains("cyberark.client_cert"), "{stderr}");
+}
+
+#[test]
+fn generating_a_token_for_vault_credentials_prints_it_once_to_store_in_the_vault() {
+    let sim = simulator(SimConfig {
+        auto_approve_after_polls: Some(1),
+        ..SimConfig::default()
+    });
+    let setup = setup(
+        vec![Account::new("Salesforce", "acme-prod", "pw").property("ConsumerSecret", SECRET)],
+        true,
+    );
+    add(&setup.env, "acme", &vault_settings(&sim, "acme-prod"));
+    let run = Run::of(
+        setup.env.invhost(&[
+            "connections",
+            "generate-token",
+            "acme",
+            "--no-browser",
+            "--timeout",
+            "20",
+        ]),
+        None,
+    );
+    let out = run.success();
+    let token = sim.control().valid_refresh_tokens().pop().expect("issued");
+    assert_eq!(
+        out.matches(token.as_str()).count(),
+        1,
+        "printed exactly once: {out}"
+    );
+    assert!(
+        out.contains("RefreshToken"),
+        "says which property to store it in: {out}"
+    );
+    assert_absent(
+        &database_bytes(&setup.env),
+        &[token.as_str(), SECRET],
+        "the database",
+    );
+}
+
+#[test]
+fn a_bad_cyberark_configuration_names_the_key() {
+    let env = Env::with_plugins(&[SALESFORCE]);
+    std::fs::create_dir_all(env.data_dir()).expect("data dir");
+    std::fs::write(
+        env.data_dir().join("invhost.toml"),
+        "[cyberark]\nurl = \"http://ccp.corp.example\"\napp_id = \"InventoryHost\"\ncolour = 1\n",
+    )
+    .expect("config");
+    let run = env.run(&["connections", "list"]);
+    assert!(run.failure().contains("colour"), "{run:?}");
+    std::fs::write(
+        env.data_dir().join("invhost.toml"),
+        "[cyberark]\nurl = \"http://ccp.corp.example\"\napp_id = \"X\"\n",
+    )
+    .expect("config");
+    let run = env.run(&["connections", "list"]);
+    assert!(run.failure().contains("cyberark.url"), "{run:?}");
+}
