@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::data::OrgSpec;
+
 /// The simulated org and connected app.
 ///
 /// Every field has a realistic default ([`SimConfig::default`]); tests change the few
@@ -57,6 +59,10 @@ pub struct SimConfig {
     pub org_id: String,
     /// The id of the user who approves the device flow. Default `"005000000000001AAA"`.
     pub user_id: String,
+    /// A synthetic org to serve through `query`, `queryAll` and `describe`
+    /// ([`crate::OrgSpec`]). Default `None`: no data (those resources answer as for
+    /// an empty schema).
+    pub org: Option<OrgSpec>,
 }
 
 impl Default for SimConfig {
@@ -78,6 +84,7 @@ impl Default for SimConfig {
                 .to_vec(),
             org_id: "00D000000000001AAA".to_owned(),
             user_id: "005000000000001AAA".to_owned(),
+            org: None,
         }
     }
 }
@@ -110,6 +117,7 @@ impl fmt::Debug for SimConfig {
             .field("api_versions", &self.api_versions)
             .field("org_id", &self.org_id)
             .field("user_id", &self.user_id)
+            .field("org", &self.org)
             .finish()
     }
 }

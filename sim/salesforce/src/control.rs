@@ -13,6 +13,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::data::{GroundTruth, SyntheticOrg};
+use crate::faults::Faults;
 use crate::state::Shared;
 
 /// Paths of the control endpoints start with this; they are not counted in
@@ -32,6 +34,9 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
 /// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N}` |
+/// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
+/// | `GET /__sim/faults` | | the armed [`Faults`] |
+/// | `GET /__sim/ground-truth` | | [`GroundTruth`] as JSON, or `null` without an org |
 #[derive(Clone)]
 pub struct Control {
     shared: Arc<Shared>,
@@ -86,6 +91,35 @@ impl Control {
         self.shared.lock().valid_refresh_tokens()
     }
 
+    /// `query`/`queryAll` requests and `nextRecordsUrl` page fetches that reached the
+    /// query handler (admitted data calls).
+    pub fn queries(&self) -> u64 {
+        self.shared.lock().queries()
+    }
+
+    /// Arms `faults`, replacing those armed before ([`Faults`]).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().faults = faults;
+    }
+
+    /// The faults still armed (fired `*_once` faults read false).
+    pub fn faults(&self) -> Faults {
+        self.shared.lock().faults.clone()
+    }
+
+    /// The synthetic org of [`crate::SimConfig::org`], if any.
+    pub fn org(&self) -> Option<Arc<SyntheticOrg>> {
+        self.shared.org.clone()
+    }
+
+    /// What an import of the synthetic org should find; None without an org.
+    pub fn ground_truth(&self) -> Option<GroundTruth> {
+        self.shared
+            .org
+            .as_ref()
+            .map(|org| org.ground_truth().clone())
+    }
+
     /// Turns refresh token rotation on or off from the next refresh on.
     pub fn set_rotate_refresh_tokens(&self, on: bool) {
         self.shared.lock().set_rotate_refresh_tokens(on);
@@ -115,6 +149,21 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/__sim/tokens/revoke", post(revoke))
         .route("/__sim/tokens/expire", post(expire))
         .route("/__sim/stats", get(stats))
+        .route("/__sim/faults", post(set_faults).get(faults))
+        .route("/__sim/ground-truth", get(ground_truth))
+}
+
+async fn set_faults(State(control): State<Control>, Json(body): Json<Faults>) -> Json<Value> {
+    control.set_faults(body);
+    Json(json!({"ok": true}))
+}
+
+async fn faults(State(control): State<Control>) -> Json<Faults> {
+    Json(control.faults())
+}
+
+async fn ground_truth(State(control): State<Control>) -> Json<Option<GroundTruth>> {
+    Json(control.ground_truth())
 }
 
 #[derive(Debug, Deserialize)]

@@ -50,8 +50,23 @@
 //!   `Sforce-Limit-Info: api-usage=USED/MAX`. An unknown version or resource answers
 //!   404 `[{"message":"The requested resource does not exist","errorCode":"NOT_FOUND"}]`.
 //!
+//! - With a synthetic org ([`SimConfig::org`], an [`OrgSpec`]):
+//!   `GET /services/data/vNN.N/query?q=SOQL` and `/queryAll?q=SOQL`, paged through
+//!   `nextRecordsUrl` (`GET /services/data/vNN.N/query/01g…-OFFSET`), and
+//!   `GET /services/data/vNN.N/sobjects/OBJECT/describe`; `Accept-Encoding: gzip` is
+//!   honoured. The objects: Organization, UserLicense, Profile, PermissionSetLicense,
+//!   PermissionSetLicenseAssign, PackageLicense, UserPackageLicense, User (with nine
+//!   `UserPermissions*` flags), UserLogin, LoginHistory, ActiveFeatureLicenseMetric,
+//!   ActivePermSetLicenseMetric. The SOQL subset is documented in `query.rs`: `SELECT`
+//!   fields and relationship paths (`Profile.UserLicense.Name`) or `COUNT()`, `FROM`,
+//!   `WHERE` comparisons joined by `AND` (dateTime, date, `LAST_N_DAYS:n` literals),
+//!   `ORDER BY` one field, `LIMIT`. An unknown object answers 400 `INVALID_TYPE`
+//!   ("sObject type 'X' is not supported…"), an unknown field 400 `INVALID_FIELD`
+//!   ("No such column 'X' on entity 'Y'…"), anything else unparsable 400
+//!   `MALFORMED_QUERY`. [`Control::ground_truth`] says what an import should find.
+//!
 //! The simulator's own control endpoints live under `/__sim/`; [`Control`] lists them
-//! and offers the same operations in process.
+//! and offers the same operations in process, including fault injection ([`Faults`]).
 //!
 //! # Errors, and choices where Salesforce's behaviour is unconfirmed
 //!
@@ -103,8 +118,12 @@
 
 mod config;
 mod control;
+mod data;
+mod faults;
 mod oauth;
+mod query;
 mod rest;
+mod rest_query;
 mod state;
 
 use std::fmt;
@@ -124,6 +143,11 @@ use tracing::{debug, warn};
 pub use crate::config::SimConfig;
 use crate::control::CONTROL_PREFIX;
 pub use crate::control::Control;
+pub use crate::data::{
+    GroundTruth, INACTIVE_DAYS, LicenseFamily, LicenseTruth, OrgSpec, SyntheticOrg, UserLastLogin,
+    UserTruth,
+};
+pub use crate::faults::Faults;
 use crate::state::Shared;
 
 /// How long open connections may keep a stopping simulator alive.
@@ -189,6 +213,12 @@ impl Simulator {
     /// `http://127.0.0.1:PORT`, without a trailing slash: the client's `login_url`.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// What an import of the synthetic org should find ([`SimConfig::org`]); None
+    /// without an org.
+    pub fn ground_truth(&self) -> Option<GroundTruth> {
+        self.control().ground_truth()
     }
 
     /// The bound address.

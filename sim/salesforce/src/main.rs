@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use invhost_sim_salesforce::{SimConfig, Simulator};
+use invhost_sim_salesforce::{OrgSpec, SimConfig, Simulator};
 
 /// A Salesforce simulator on loopback (OAuth device flow, refresh, REST limits), for
 /// tests and the demo. Approve device codes with
@@ -34,6 +34,12 @@ struct Args {
     /// Approve a pending device code by itself on its N-th poll.
     #[arg(long, value_name = "N")]
     auto_approve_after: Option<u32>,
+    /// Serve a synthetic org of N users through `query` and `describe`.
+    #[arg(long, value_name = "N")]
+    org_users: Option<usize>,
+    /// The synthetic org's seed [default: 42].
+    #[arg(long, value_name = "SEED", requires = "org_users")]
+    org_seed: Option<u64>,
     /// Log every request to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -48,6 +54,14 @@ impl Args {
             rotate_refresh_tokens: self.rotate,
             device_interval_secs: self.interval.unwrap_or(defaults.device_interval_secs),
             auto_approve_after_polls: self.auto_approve_after,
+            org: self.org_users.map(|users| {
+                let spec = OrgSpec::default();
+                OrgSpec {
+                    users,
+                    seed: self.org_seed.unwrap_or(spec.seed),
+                    ..spec
+                }
+            }),
             ..defaults
         }
     }

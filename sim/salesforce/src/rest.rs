@@ -5,8 +5,10 @@
 //! - Everything under `/services/data/vNN.N/` goes through [`api_gate`]: it checks the
 //!   bearer token and its scopes, counts the call against the daily allowance, answers
 //!   404 for a version the org does not serve, and adds `Sforce-Limit-Info` to the answer.
-//!   Resources are routes of [`versioned`] (today `/limits`; `query` and its
-//!   `nextRecordsUrl` pages belong there too, their data in `state.rs`).
+//!   Resources are routes of [`versioned`]: `/limits` here; `query`, `queryAll`, their
+//!   `nextRecordsUrl` pages and `sobjects/X/describe` in `rest_query.rs`.
+//! - Before admission the gate applies armed faults ([`crate::Faults`]): latency, then
+//!   a one-shot 403, 503 or HTML answer (not counted).
 //!
 //! Errors are Salesforce's JSON array: `[{"message": "...", "errorCode": "..."}]`.
 
@@ -25,6 +27,8 @@ use tracing::debug;
 
 use crate::state::{ApiRefusal, ApiUsage, Shared};
 
+pub(crate) use crate::rest_query::{describe, query, query_more};
+
 /// `Sforce-Limit-Info: api-usage=USED/MAX` on every counted data call.
 const LIMIT_INFO: HeaderName = HeaderName::from_static("sforce-limit-info");
 
@@ -40,6 +44,14 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
 fn versioned(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/limits", get(limits))
+        .route("/query", get(query))
+        .route("/query/", get(query))
+        .route("/queryAll", get(query))
+        .route("/queryAll/", get(query))
+        .route("/query/{locator}", get(query_more))
+        .route("/queryAll/{locator}", get(query_more))
+        .route("/sobjects/{object}/describe", get(describe))
+        .route("/sobjects/{object}/describe/", get(describe))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared, api_gate))
 }
@@ -105,8 +117,16 @@ async fn limits(State(shared): State<Arc<Shared>>) -> Json<Value> {
     }))
 }
 
-/// Admits (or refuses) a data call; see the module docs.
+/// Admits (or refuses) a data call; see the module docs. Armed one-shot faults
+/// ([`crate::Faults`]) answer before admission, so they are not counted.
 async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let latency = shared.lock().faults.latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    if let Some(response) = one_shot_fault(&shared) {
+        return response;
+    }
     let version = requested_version(&request);
     let admitted = {
         let mut state = shared.lock();
@@ -115,7 +135,14 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
             .map(|usage| (usage, state.serves_version(&version)))
     };
     match admitted {
-        Ok((usage, true)) => with_usage(next.run(request).await, usage),
+        Ok((usage, true)) => {
+            let response = next.run(request).await;
+            // A session the handler ended (a fault) is refused like any other: no usage.
+            if response.status() == StatusCode::UNAUTHORIZED {
+                return response;
+            }
+            with_usage(response, usage)
+        }
         Ok((usage, false)) => {
             debug!(%version, "Data call to an unknown API version.");
             with_usage(not_found().await, usage)
@@ -127,7 +154,37 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
     }
 }
 
-fn refused(refusal: ApiRefusal) -> Response {
+/// The armed rate-limit, 503 or HTML fault, cleared as it fires.
+fn one_shot_fault(shared: &Shared) -> Option<Response> {
+    let mut state = shared.lock();
+    let usage = state.api_usage();
+    let faults = &mut state.faults;
+    if std::mem::take(&mut faults.rate_limit_once) {
+        return Some(refused(ApiRefusal::LimitExceeded(usage)));
+    }
+    if std::mem::take(&mut faults.unavailable_once) {
+        return Some(api_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVER_UNAVAILABLE",
+            "Server temporarily unavailable",
+        ));
+    }
+    if std::mem::take(&mut faults.html_once) {
+        let page = "<html><head><title>Maintenance</title></head><body><h1>Down for \
+                    maintenance</h1><p>Salesforce is temporarily unavailable.</p></body></html>";
+        return Some(
+            (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "text/html;charset=UTF-8")],
+                page,
+            )
+                .into_response(),
+        );
+    }
+    None
+}
+
+pub(crate) fn refused(refusal: ApiRefusal) -> Response {
     match refusal {
         ApiRefusal::InvalidSession => api_error(
             StatusCode::UNAUTHORIZED,

@@ -6,12 +6,15 @@
 //! `now`, so the unit tests below can move the clock.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom;
 
 use crate::config::{SimConfig, scope_includes};
+use crate::data::SyntheticOrg;
+use crate::faults::Faults;
+use crate::query::Plan;
 
 /// How long a device code can be polled after it was issued.
 pub(crate) const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
@@ -30,13 +33,20 @@ const REFRESH_TOKEN_PREFIX: &str = "5Aep861";
 pub(crate) struct Shared {
     /// `http://127.0.0.1:PORT`: `instance_url`, and the host of `verification_uri` and `id`.
     pub(crate) base_url: String,
+    /// The synthetic org of [`SimConfig::org`], immutable, read outside the lock.
+    pub(crate) org: Option<Arc<SyntheticOrg>>,
     state: Mutex<State>,
 }
 
 impl Shared {
     pub(crate) fn new(config: SimConfig, base_url: String) -> Self {
+        let org = config
+            .org
+            .as_ref()
+            .map(|spec| Arc::new(SyntheticOrg::new(spec, chrono::Utc::now())));
         Shared {
             base_url,
+            org,
             state: Mutex::new(State::new(config)),
         }
     }
@@ -227,6 +237,28 @@ pub(crate) struct State {
     access_tokens: HashMap<String, String>,
     requests: u64,
     api_calls: u64,
+    /// `query`/`queryAll` requests and their `nextRecordsUrl` pages.
+    queries: u64,
+    /// Faults armed for the next calls.
+    pub(crate) faults: Faults,
+    /// Open query chains by locator id.
+    pub(crate) chains: HashMap<String, Chain>,
+    next_chain: u64,
+}
+
+/// One query's result set being paged through `nextRecordsUrl`.
+#[derive(Debug, Clone)]
+pub(crate) struct Chain {
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) total: u64,
+    /// For an `ORDER BY` other than `Id`: matching positions in order.
+    pub(crate) sorted: Option<Arc<Vec<u64>>>,
+    /// Rows delivered before a page -> (where that page starts: a position, or an
+    /// index into `sorted`; the page's number, 0 for the first).
+    pub(crate) pages: HashMap<u64, (u64, u32)>,
+    /// The 401 fault: answer the page with this number `INVALID_SESSION_ID`, once.
+    pub(crate) expire_at_page: Option<u32>,
+    pub(crate) page_size: usize,
 }
 
 impl State {
@@ -238,7 +270,32 @@ impl State {
             access_tokens: HashMap::new(),
             requests: 0,
             api_calls: 0,
+            queries: 0,
+            faults: Faults::default(),
+            chains: HashMap::new(),
+            next_chain: 0,
         }
+    }
+
+    /// Stores a new query chain; returns its locator id (`01g…`).
+    pub(crate) fn open_chain(&mut self, chain: Chain) -> String {
+        self.next_chain += 1;
+        let id = format!("01g{:012}AAA", self.next_chain);
+        self.chains.insert(id.clone(), chain);
+        id
+    }
+
+    pub(crate) fn count_query(&mut self) {
+        self.queries = self.queries.saturating_add(1);
+    }
+
+    pub(crate) fn queries(&self) -> u64 {
+        self.queries
+    }
+
+    /// Takes back one counted data call (a fault that Salesforce would not bill).
+    pub(crate) fn uncount_api_call(&mut self) {
+        self.api_calls = self.api_calls.saturating_sub(1);
     }
 
     pub(crate) fn config(&self) -> &SimConfig {

@@ -2,6 +2,7 @@
 
 mod control;
 mod device;
+mod query;
 mod refresh;
 mod rest;
 mod spawn;
@@ -33,7 +34,12 @@ impl Harness {
         let sim = Simulator::start(config).await.expect("simulator starts");
         Harness {
             sim,
-            http: reqwest::Client::new(),
+            // Raw bodies: in a workspace build reqwest's `gzip` feature is on (other members use
+            // it) and would decode answers and drop `Content-Encoding` behind the tests' backs.
+            http: reqwest::Client::builder()
+                .no_gzip()
+                .build()
+                .expect("HTTP client"),
         }
     }
 

@@ -1,0 +1,35 @@
+//! Faults a test arms for the next data calls: [`Faults`].
+
+use serde::{Deserialize, Serialize};
+
+/// Faults armed through [`crate::Control::set_faults`] or `POST /__sim/faults` (the
+/// same JSON, missing fields false/absent/0). Each `*_once` fault fires on the next
+/// data call (any request under `/services/data/vNN.N/`) and then clears itself;
+/// `latency_ms` stays until changed.
+///
+/// | fault | answer |
+/// |---|---|
+/// | `expire_session_after_page: Some(k)` | the next `query`/`queryAll` chain serves `k` pages; fetching page `k + 1` ends every session (as [`crate::Control::expire_access_tokens`]) and answers 401 `INVALID_SESSION_ID` "Session expired or invalid". `Some(0)` refuses the query itself. After a refresh the same `nextRecordsUrl` works. |
+/// | `rate_limit_once` | 403 `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]` |
+/// | `unavailable_once` | 503 `[{"message":"Server temporarily unavailable","errorCode":"SERVER_UNAVAILABLE"}]` |
+/// | `truncated_json_once` | the next `query`/describe answer is 200 with its JSON cut in half |
+/// | `html_once` | 200 `text/html`, a maintenance page |
+/// | `latency_ms` | every data call waits this long first |
+///
+/// Refused calls (401, 403, 503, HTML) are not counted against the allowance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// See the table above.
+    pub expire_session_after_page: Option<u32>,
+    /// See the table above.
+    pub rate_limit_once: bool,
+    /// See the table above.
+    pub unavailable_once: bool,
+    /// See the table above.
+    pub truncated_json_once: bool,
+    /// See the table above.
+    pub html_once: bool,
+    /// See the table above.
+    pub latency_ms: u64,
+}

@@ -1,0 +1,321 @@
+//! `query`, `queryAll`, their `nextRecordsUrl` pages, and `sobjects/X/describe`,
+//! served from the synthetic org ([`crate::SimConfig::org`]).
+//!
+//! - `GET /services/data/vNN.N/query?q=SOQL` (and `queryAll`, which answers the same:
+//!   the synthetic org has no deleted rows): `{"totalSize","done"[,"nextRecordsUrl"],
+//!   "records"}` in pages of [`crate::OrgSpec::page_size`] rows (or the
+//!   `Sforce-Query-Options: batchSize=N` header, clamped to 200..=2000).
+//!   `nextRecordsUrl` is `/services/data/vNN.N/query/01g…AAA-OFFSET`; fetching it again
+//!   (after a 401, say) answers the same page. An unknown locator answers 400
+//!   `INVALID_QUERY_LOCATOR`.
+//! - `GET /services/data/vNN.N/sobjects/OBJECT/describe`: `{"name","label","queryable",
+//!   "fields":[{"name","label","type","nillable","relationshipName","referenceTo"}]}`.
+//! - `Accept-Encoding: gzip` gets a gzip body with `Content-Encoding: gzip`.
+//! - Without an org every object is unknown: 400 `INVALID_TYPE` / 404 for describe.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Map, Value, json};
+
+use crate::data::{Kind, Obj, SyntheticOrg};
+use crate::query::{Plan, QueryError, parse};
+use crate::rest::{not_found, refused};
+use crate::state::{ApiRefusal, Chain, Shared};
+
+/// `[{"message","errorCode"}]` with a message built at run time.
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!([{"message": message, "errorCode": code}])),
+    )
+        .into_response()
+}
+
+fn query_error(e: &QueryError) -> Response {
+    error(StatusCode::BAD_REQUEST, e.code, &e.message)
+}
+
+/// `"62.0"` from `/services/data/v62.0/...`.
+fn version_of(path: &str) -> String {
+    path.strip_prefix("/services/data/v")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|param| param.trim().replace(' ', "") == "q=0");
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
+}
+
+/// `Sforce-Query-Options: batchSize=N`, clamped to 200..=2000.
+fn batch_size(headers: &HeaderMap) -> Option<usize> {
+    let value = headers.get("sforce-query-options")?.to_str().ok()?;
+    value
+        .split(',')
+        .filter_map(|option| option.trim().strip_prefix("batchSize="))
+        .find_map(|n| n.trim().parse::<usize>().ok())
+        .map(|n| n.clamp(200, 2000))
+}
+
+/// A 200 JSON answer, gzipped if asked, cut in half if that fault is armed.
+fn json_answer(shared: &Shared, value: &Value, gzip: bool) -> Response {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    if std::mem::take(&mut shared.lock().faults.truncated_json_once) {
+        bytes.truncate(bytes.len() / 2);
+    }
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, "application/json;charset=UTF-8");
+    if gzip {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        let compressed = encoder.write_all(&bytes).and_then(|()| encoder.finish());
+        if let Ok(compressed) = compressed {
+            bytes = compressed;
+            builder = builder.header(CONTENT_ENCODING, "gzip");
+        }
+    }
+    builder
+        .body(Body::from(bytes))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `GET .../query?q=` and `.../queryAll?q=`.
+pub(crate) async fn query(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    shared.lock().count_query();
+    let Some(soql) = params.get("q") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+        );
+    };
+    let plan = match parse(soql) {
+        Ok(plan) => plan,
+        Err(e) => return query_error(&e),
+    };
+    let Some(org) = shared.org.clone() else {
+        let message = format!("sObject type '{}' is not supported.", plan.obj.name());
+        return error(StatusCode::BAD_REQUEST, "INVALID_TYPE", &message);
+    };
+    let gzip = accepts_gzip(&headers);
+    let version = version_of(uri.path());
+    let page_size = batch_size(&headers).unwrap_or(org.spec().page_size).max(1);
+    if plan.count_only {
+        let body = json!({"totalSize": plan.count(&org), "done": true, "records": []});
+        return json_answer(&shared, &body, gzip);
+    }
+    // Counting (and sorting) walks every row: off the async workers.
+    let plan = Arc::new(plan);
+    let counted = {
+        let (plan, org) = (Arc::clone(&plan), Arc::clone(&org));
+        tokio::task::spawn_blocking(move || {
+            if plan.natural_order() {
+                (plan.count(&org), None)
+            } else {
+                let sorted = plan.sorted_positions(&org);
+                (sorted.len() as u64, Some(Arc::new(sorted)))
+            }
+        })
+        .await
+    };
+    let Ok((total, sorted)) = counted else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred.",
+        );
+    };
+    let mut chain = Chain {
+        plan,
+        total,
+        sorted,
+        pages: HashMap::from([(0, (0, 0))]),
+        expire_at_page: None,
+        page_size,
+    };
+    {
+        let mut state = shared.lock();
+        match state.faults.expire_session_after_page.take() {
+            Some(0) => {
+                state.expire_access_tokens();
+                state.uncount_api_call();
+                return refused(ApiRefusal::InvalidSession);
+            }
+            armed => chain.expire_at_page = armed,
+        }
+    }
+    serve_page(&shared, &org, chain, None, 0, &version, gzip)
+}
+
+/// `GET .../query/01g…-OFFSET`: the next page of a chain.
+pub(crate) async fn query_more(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    shared.lock().count_query();
+    let invalid = || {
+        error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator",
+        )
+    };
+    let locator = uri.path().rsplit('/').next().unwrap_or_default();
+    let Some((id, offset)) = locator.split_once('-') else {
+        return invalid();
+    };
+    let Ok(offset) = offset.parse::<u64>() else {
+        return invalid();
+    };
+    let (Some(org), Some(chain)) = (shared.org.clone(), shared.lock().chains.get(id).cloned())
+    else {
+        return invalid();
+    };
+    let Some((_, page_no)) = chain.pages.get(&offset).copied() else {
+        return invalid();
+    };
+    if chain.expire_at_page == Some(page_no) {
+        let mut state = shared.lock();
+        if let Some(stored) = state.chains.get_mut(id) {
+            stored.expire_at_page = None;
+        }
+        state.expire_access_tokens();
+        state.uncount_api_call();
+        return refused(ApiRefusal::InvalidSession);
+    }
+    let version = version_of(uri.path());
+    serve_page(
+        &shared,
+        &org,
+        chain,
+        Some(id.to_owned()),
+        offset,
+        &version,
+        accepts_gzip(&headers),
+    )
+}
+
+fn serve_page(
+    shared: &Shared,
+    org: &SyntheticOrg,
+    mut chain: Chain,
+    id: Option<String>,
+    offset: u64,
+    version: &str,
+    gzip: bool,
+) -> Response {
+    let (start, page_no) = chain.pages.get(&offset).copied().unwrap_or((0, 0));
+    let remaining = chain.total.saturating_sub(offset);
+    let max = usize::try_from(remaining)
+        .unwrap_or(usize::MAX)
+        .min(chain.page_size);
+    let plan: &Plan = &chain.plan;
+    let (positions, next) = match &chain.sorted {
+        Some(sorted) => {
+            let from = usize::try_from(start)
+                .unwrap_or(usize::MAX)
+                .min(sorted.len());
+            let to = from.saturating_add(max).min(sorted.len());
+            (sorted[from..to].to_vec(), to as u64)
+        }
+        None => plan.scan(org, start, max),
+    };
+    let delivered = offset + positions.len() as u64;
+    let done = delivered >= chain.total || positions.is_empty();
+    let records: Vec<Value> = positions
+        .iter()
+        .map(|pos| plan.record(org, *pos, version))
+        .collect();
+    let mut body = Map::new();
+    body.insert("totalSize".to_owned(), json!(chain.total));
+    body.insert("done".to_owned(), json!(done));
+    if !done {
+        chain.pages.insert(delivered, (next, page_no + 1));
+        let mut state = shared.lock();
+        let id = match id {
+            Some(id) => {
+                if let Some(stored) = state.chains.get_mut(&id) {
+                    stored.pages.insert(delivered, (next, page_no + 1));
+                }
+                id
+            }
+            None => state.open_chain(chain),
+        };
+        body.insert(
+            "nextRecordsUrl".to_owned(),
+            json!(format!("/services/data/v{version}/query/{id}-{delivered}")),
+        );
+    }
+    body.insert("records".to_owned(), Value::Array(records));
+    json_answer(shared, &Value::Object(body), gzip)
+}
+
+/// `GET .../sobjects/OBJECT/describe`.
+pub(crate) async fn describe(
+    State(shared): State<Arc<Shared>>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    let object = uri
+        .path()
+        .trim_end_matches('/')
+        .trim_end_matches("/describe")
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let (Some(_), Some(obj)) = (shared.org.as_ref(), Obj::from_name(&object)) else {
+        return not_found().await;
+    };
+    let fields: Vec<Value> = obj
+        .fields()
+        .iter()
+        .map(|field| {
+            let (relationship, reference_to) = match field.kind {
+                Kind::Ref(target, rel) => (json!(rel), json!([target.name()])),
+                _ => (Value::Null, json!([])),
+            };
+            json!({
+                "name": field.name,
+                "label": field.name,
+                "type": field.kind.soap_type(),
+                "nillable": !matches!(field.kind, Kind::Id | Kind::Bool),
+                "relationshipName": relationship,
+                "referenceTo": reference_to,
+            })
+        })
+        .collect();
+    let body = json!({
+        "name": obj.name(),
+        "label": obj.name(),
+        "queryable": true,
+        "retrieveable": true,
+        "fields": fields,
+    });
+    json_answer(&shared, &body, accepts_gzip(&headers))
+}
