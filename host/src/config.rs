@@ -29,7 +29,10 @@ pub struct HostConfig {
 pub fn load(explicit: Option<&Path>, data_dir: &Path) -> anyhow::Result<HostConfig> {
     let path = match explicit {
         Some(path) if !path.is_file() => {
-            bail!("the configuration file {} does not exist", path.display())
+            bail!(
+                "the configuration file {} does not exist; pass an existing file, or leave out --config to use invhost.toml in the data directory",
+                path.display()
+            )
         }
         Some(path) => path.to_owned(),
         None => {

@@ -142,6 +142,21 @@ impl Error {
         self
     }
 
+    /// Marks the error as "the stored credential no longer works: the operator must sign in
+    /// again" (`details.reauthorize = true`); the host then flags the connection.
+    pub fn reauthorize(mut self) -> Self {
+        if !self.details.is_object() {
+            self.details = serde_json::json!({});
+        }
+        self.details["reauthorize"] = serde_json::Value::Bool(true);
+        self
+    }
+
+    /// Whether the error says the operator must sign in again (see [`Error::reauthorize`]).
+    pub fn needs_reauthorization(&self) -> bool {
+        self.details.get("reauthorize") == Some(&serde_json::Value::Bool(true))
+    }
+
     /// Sets whether trying again may help.
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
@@ -180,6 +195,16 @@ mod tests {
         assert!(Error::new(ErrorKind::RATE_LIMITED, "x").retryable);
         assert!(!Error::config("x").retryable);
         assert!(!Error::auth("x").retryable);
+    }
+
+    #[test]
+    fn reauthorization_flag_survives_other_details() {
+        let error = Error::auth("revoked")
+            .with_details(serde_json::json!({"code": "x"}))
+            .reauthorize();
+        assert!(error.needs_reauthorization());
+        assert_eq!(error.details["code"], "x");
+        assert!(!Error::auth("no").needs_reauthorization());
     }
 
     #[test]

@@ -318,12 +318,30 @@ fn collect_secrets(
         }
         return;
     }
+    if let Value::Array(items) = value {
+        if let Some(item_schema) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                collect_secrets(root, item_schema, item, &format!("{pointer}/{i}"), found);
+            }
+        }
+        return;
+    }
     let Value::Object(object) = value else {
         return;
     };
     if let Some(Value::Array(all)) = schema.get("allOf") {
         for part in all {
             collect_secrets(root, part, value, pointer, found);
+        }
+    }
+    if let Some(extra @ Value::Object(_)) = schema.get("additionalProperties") {
+        let named = schema.get("properties").and_then(Value::as_object);
+        for (name, child) in object
+            .iter()
+            .filter(|(k, _)| named.is_none_or(|p| !p.contains_key(*k)))
+        {
+            let child_pointer = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+            collect_secrets(root, extra, child, &child_pointer, found);
         }
     }
     if let Some(Value::Array(any)) = schema.get("anyOf") {
@@ -484,5 +502,25 @@ mod tests {
         );
         let vault = json!({"name": "n", "token": "t", "key": {"source": "cyberark", "query": "Safe=S"}, "proxy": null});
         assert_eq!(secret_pointers(schema.as_value(), &vault), ["/token"]);
+    }
+
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Lists {
+        tokens: Vec<Secret>,
+        keys: std::collections::BTreeMap<String, SecretSource>,
+    }
+
+    #[test]
+    fn secret_pointers_look_inside_lists_and_maps() {
+        let schema = settings_schema::<Lists>();
+        let document = json!({
+            "tokens": ["a", "b"],
+            "keys": {"eu": {"source": "local", "value": "v"}, "us/east": {"source": "cyberark", "query": "Safe=S"}}
+        });
+        assert_eq!(
+            secret_pointers(schema.as_value(), &document),
+            ["/tokens/0", "/tokens/1", "/keys/eu/value"]
+        );
     }
 }

@@ -151,9 +151,11 @@ impl ProxySettings {
 /// Parses a proxy address in one of the [`PROXY_FORMS`].
 pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
     let server = server.trim();
+    // A password typed into the address must not be echoed back.
+    let shown = without_userinfo(server);
     let refuse = |why: &str| {
         Err(format!(
-            "`{server}` is not a proxy address ({why}); use {PROXY_FORMS}"
+            "`{shown}` is not a proxy address ({why}); use {PROXY_FORMS}"
         ))
     };
     let text = if server.contains("://") {
@@ -186,6 +188,19 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
         return refuse("a proxy address has no path");
     }
     Ok(ProxyAddress { url, tls_to_proxy })
+}
+
+/// The address with any `user:password@` part replaced by `***@`.
+fn without_userinfo(server: &str) -> String {
+    let (scheme, rest) = match server.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), server),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}***@{host}{}", &rest[authority_end..]),
+        None => server.to_owned(),
+    }
 }
 
 fn bare_ip_and_port(text: &str) -> bool {
@@ -379,6 +394,12 @@ mod tests {
         check_proxy("proxy.corp:3128", Err("host name needs http://"));
         check_proxy("http://proxy.corp", Err("port is missing"));
         check_proxy("http://u:p@proxy.corp:3128", Err("proxy credentials"));
+        let error =
+            parse_proxy_server("http://svc:Hunter2-pw@proxy.corp:3128").expect_err("userinfo");
+        assert!(!error.contains("Hunter2-pw"), "{error}");
+        assert!(error.contains("`http://***@proxy.corp:3128`"), "{error}");
+        let error = parse_proxy_server("svc:Hunter2-pw@10.0.0.1:3128").expect_err("bare userinfo");
+        assert!(!error.contains("Hunter2-pw"), "{error}");
         check_proxy("http://proxy.corp:3128/path", Err("no path"));
         check_proxy("", Err("host name"));
     }

@@ -54,15 +54,26 @@ impl Plugin for Probe {
     async fn test_connection(
         &self,
         request: TestRequest,
-        _host: &Host,
+        host: &Host,
     ) -> Result<TestReport, Error> {
         if request.settings["mode"] == "panic" {
             tokio::task::yield_now().await;
             panic!("probe panic after an await");
         }
-        // Waits until cancelled.
+        // Works until cancelled, checking between steps as plugins should. In "finish" mode it
+        // completes its step after the cancellation, as a token exchange in flight would.
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            if host.is_cancelled() {
+                return if request.settings["mode"] == "finish" {
+                    Ok(TestReport {
+                        summary: "finished the step in flight".into(),
+                        ..TestReport::default()
+                    })
+                } else {
+                    Err(Error::cancelled())
+                };
+            }
         }
     }
 
@@ -203,6 +214,24 @@ fn cancelling_stops_a_running_call() {
     let error = invoke(op::TEST_CONNECTION, request(json!({})), &host).expect_err("cancelled");
     cancel.join().expect("canceller");
     assert_eq!(error.kind, ErrorKind::CANCELLED);
+}
+
+#[test]
+fn a_cancelled_call_may_finish_the_step_in_flight() {
+    let host = RecordingHost::new();
+    let canceller = host.clone();
+    let cancel = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        canceller.cancel();
+    });
+    let answer = invoke(
+        op::TEST_CONNECTION,
+        request(json!({"mode": "finish"})),
+        &host,
+    )
+    .expect("finished");
+    cancel.join().expect("canceller");
+    assert_eq!(answer["summary"], "finished the step in flight");
 }
 
 #[test]

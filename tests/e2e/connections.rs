@@ -14,6 +14,31 @@ use crate::support::*;
 
 pub(crate) const SECRET: &str = "SIM_CONSUMER_SECRET";
 
+/// A simulator that approves every device code on the first poll.
+pub(crate) fn approving_simulator() -> Simulator {
+    simulator(SimConfig {
+        auto_approve_after_polls: Some(1),
+        ..SimConfig::default()
+    })
+}
+
+/// Runs `generate-token` against an approving simulator; it must succeed.
+pub(crate) fn generate_approved(env: &Env, name: &str) -> Run {
+    let run = Run::of(
+        env.invhost(&[
+            "connections",
+            "generate-token",
+            name,
+            "--no-browser",
+            "--timeout",
+            "20",
+        ]),
+        None,
+    );
+    run.success();
+    run
+}
+
 pub(crate) fn simulator(config: SimConfig) -> Simulator {
     Simulator::spawn(SimConfig {
         device_interval_secs: 1,
@@ -208,17 +233,10 @@ fn a_missing_or_different_master_key_is_a_clear_error() {
 
 #[test]
 fn an_update_that_sends_the_placeholder_keeps_the_stored_secrets() {
-    let sim = simulator(SimConfig {
-        auto_approve_after_polls: Some(1),
-        ..SimConfig::default()
-    });
+    let sim = approving_simulator();
     let env = Env::with_plugins(&[SALESFORCE]);
     add(&env, "acme", &settings(&sim));
-    Run::of(
-        env.invhost(&["connections", "generate-token", "acme", "--no-browser"]),
-        None,
-    )
-    .success();
+    generate_approved(&env, "acme");
     let shown = env.run(&["connections", "show", "acme", "--json"]).json();
     let file = env.write("update.json", &shown["settings"].to_string());
     env.run(&[
@@ -347,17 +365,10 @@ fn an_unresolvable_login_host_says_the_name_could_not_be_resolved() {
 
 #[test]
 fn a_revoked_token_marks_the_connection_for_reauthorization() {
-    let sim = simulator(SimConfig {
-        auto_approve_after_polls: Some(1),
-        ..SimConfig::default()
-    });
+    let sim = approving_simulator();
     let env = Env::with_plugins(&[SALESFORCE]);
     add(&env, "acme", &settings(&sim));
-    Run::of(
-        env.invhost(&["connections", "generate-token", "acme", "--no-browser"]),
-        None,
-    )
-    .success();
+    generate_approved(&env, "acme");
     sim.control().revoke_refresh_tokens();
     let run = test_run(&env, "acme");
     assert!(
@@ -370,11 +381,7 @@ fn a_revoked_token_marks_the_connection_for_reauthorization() {
     let text = env.run(&["connections", "list"]);
     assert!(text.success().contains("re-authorization required"));
     // A new token clears the mark.
-    Run::of(
-        env.invhost(&["connections", "generate-token", "acme", "--no-browser"]),
-        None,
-    )
-    .success();
+    generate_approved(&env, "acme");
     assert_eq!(
         env.run(&["connections", "list", "--json"]).json()[0]["auth_state"],
         "ok"
@@ -390,11 +397,7 @@ fn a_rotated_refresh_token_is_stored_and_used_next_time() {
     });
     let env = Env::with_plugins(&[SALESFORCE]);
     add(&env, "acme", &settings(&sim));
-    Run::of(
-        env.invhost(&["connections", "generate-token", "acme", "--no-browser"]),
-        None,
-    )
-    .success();
+    generate_approved(&env, "acme");
     // Each test rotates the token; the second works only if the first stored the new one.
     test_run(&env, "acme").success();
     test_run(&env, "acme").success();
@@ -422,10 +425,7 @@ fn with_proxy(
 
 #[test]
 fn through_an_authenticating_proxy() {
-    let sim = simulator(SimConfig {
-        auto_approve_after_polls: Some(1),
-        ..SimConfig::default()
-    });
+    let sim = approving_simulator();
     let proxy = Tinyproxy::start();
     let env = Env::with_plugins(&[SALESFORCE]);
     add(
@@ -434,11 +434,7 @@ fn through_an_authenticating_proxy() {
         &with_proxy(&sim, &proxy, PROXY_PASSWORD, None),
     );
     let requests_before = sim.control().requests();
-    Run::of(
-        env.invhost(&["connections", "generate-token", "acme", "--no-browser"]),
-        None,
-    )
-    .success();
+    generate_approved(&env, "acme");
     let test = test_run(&env, "acme");
     test.success();
     assert!(sim.control().requests() > requests_before);
@@ -540,5 +536,24 @@ fn names_follow_the_rule_and_are_unique() {
         env.run(&["connections", "show", "Acme"])
             .failure()
             .contains("no connection named")
+    );
+}
+
+#[test]
+fn a_token_is_stored_even_when_the_settings_leave_the_refresh_token_out() {
+    let sim = approving_simulator();
+    let env = Env::with_plugins(&[SALESFORCE]);
+    let mut document = settings(&sim);
+    document["credentials"]
+        .as_object_mut()
+        .expect("credentials object")
+        .remove("refresh_token");
+    add(&env, "acme", &document);
+    generate_approved(&env, "acme");
+    test_run(&env, "acme").success();
+    let shown = env.run(&["connections", "show", "acme", "--json"]).json();
+    assert_eq!(
+        shown["settings"]["credentials"]["refresh_token"],
+        "********"
     );
 }

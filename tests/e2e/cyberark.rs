@@ -84,10 +84,7 @@ fn vault_settings(sim: &invhost_sim_salesforce::Simulator, object: &str) -> Valu
 
 #[test]
 fn salesforce_and_proxy_credentials_from_cyberark_pass_the_test() {
-    let sim = simulator(SimConfig {
-        auto_approve_after_polls: Some(1),
-        ..SimConfig::default()
-    });
+    let sim = approving_simulator();
     let token = issue_refresh_token(&sim);
     let proxy = Tinyproxy::start();
     let setup = setup(
@@ -199,10 +196,7 @@ fn a_provider_that_requires_a_client_certificate_says_so() {
 
 #[test]
 fn generating_a_token_for_vault_credentials_prints_it_once_to_store_in_the_vault() {
-    let sim = simulator(SimConfig {
-        auto_approve_after_polls: Some(1),
-        ..SimConfig::default()
-    });
+    let sim = approving_simulator();
     let setup = setup(
         vec![Account::new("Salesforce", "acme-prod", "pw").property("ConsumerSecret", SECRET)],
         true,

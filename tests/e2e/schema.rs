@@ -98,11 +98,31 @@ fn secrets_are_write_only_and_marked() {
 fn the_schema_and_the_plugin_agree_on_valid_and_invalid_documents() {
     let schema = salesforce_schema();
     let validator = jsonschema::validator_for(&schema).expect("compiles");
-    assert!(validator.is_valid(&salesforce_settings()));
-    assert!(!validator.is_valid(&json!({})));
+    let env = Env::with_plugins(&[SALESFORCE]);
     let mut unknown = salesforce_settings();
     unknown["colour"] = json!("blue");
-    assert!(!validator.is_valid(&unknown));
+    let mut wrong_type = salesforce_settings();
+    wrong_type["consumer_key"] = json!(42);
+    let mut vault = salesforce_settings();
+    vault["credentials"] = json!({"source": "cyberark", "query": "Safe=S;Object=o"});
+    for (name, document, valid) in [
+        ("complete", salesforce_settings(), true),
+        ("empty", json!({}), false),
+        ("unknown key", unknown, false),
+        ("wrong type", wrong_type, false),
+        ("vault credentials", vault, true),
+    ] {
+        assert_eq!(validator.is_valid(&document), valid, "schema on {name}");
+        let plugin = env.run_with_input(
+            &["settings", "validate", "salesforce", "-"],
+            &document.to_string(),
+        );
+        assert_eq!(
+            plugin.code == Some(0),
+            valid,
+            "plugin on {name}: {plugin:?}"
+        );
+    }
 }
 
 #[test]

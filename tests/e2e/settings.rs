@@ -133,3 +133,16 @@ fn secrets_never_appear_in_the_output() {
         );
     }
 }
+
+#[test]
+fn a_password_typed_into_the_proxy_address_is_not_echoed() {
+    let mut document = salesforce_settings();
+    document["proxy"]["server"] = json!("http://svc:Typed-Pass-9@proxy.corp:3128");
+    let run = validate(&document, &["--json"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        !run.stdout.contains("Typed-Pass-9") && !run.stderr.contains("Typed-Pass-9"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("***@proxy.corp:3128"), "{run:?}");
+}

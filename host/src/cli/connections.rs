@@ -80,8 +80,9 @@ pub(super) enum ConnectionsCommand {
         /// Only print the link; do not open a browser.
         #[arg(long)]
         no_browser: bool,
-        /// Give up after this many seconds.
-        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        /// Give up after this many seconds (1 to 86400).
+        #[arg(long, default_value_t = 600, value_name = "SECS",
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
         timeout: u64,
     },
 }
@@ -221,7 +222,7 @@ fn session(
 /// Turns a failed plugin call into the one-line error, noting cancellation's exit code.
 fn call_failed(error: CallError, connection: &str) -> anyhow::Error {
     match error.plugin_error() {
-        Some(e) if e.kind == ErrorKind::AUTH && e.details["reauthorize"] == true => anyhow!(
+        Some(e) if e.needs_reauthorization() => anyhow!(
             "{}; generate a new token with `invhost connections generate-token {connection}`",
             e.message
         ),
@@ -298,9 +299,6 @@ fn generate_token(
     open_browser: bool,
     timeout: u64,
 ) -> anyhow::Result<ExitCode> {
-    if timeout == 0 {
-        bail!("--timeout must be at least 1 second");
-    }
     let prepared = connections.prepare(name)?;
     let source_type = prepared.row.source_type.clone();
     let offered = prepared
@@ -338,12 +336,14 @@ fn generate_token(
         return Ok(ExitCode::from(130));
     }
     let response = outcome.map_err(|e| call_failed(e, &prepared.row.name))?;
+    // Storing the filled values also clears a "re-authorization required" mark.
     connections
-        .apply_updates(&prepared.row.name, &response.settings_updates)
+        .apply_updates(
+            &prepared.row.name,
+            GENERATE_TOKEN_ACTION,
+            &response.settings_updates,
+        )
         .context("storing the new token")?;
-    if !response.settings_updates.is_empty() {
-        connections.record_auth_outcome(&prepared.row.name, None)?;
-    }
     for shown in &response.show_once {
         // Deliberately printed once: the operator must store it where invhost cannot write.
         println!("{}: {}", shown.label, shown.value.expose());

@@ -8,8 +8,7 @@ pub mod session;
 
 use std::path::Path;
 
-use invhost_plugin_api::{Error, ErrorKind, protocol::Purpose};
-use serde::Serialize;
+use invhost_plugin_api::{Error, protocol::Purpose};
 use serde_json::Value;
 
 use crate::{
@@ -39,38 +38,9 @@ pub enum ConnectionError {
     Secrets(#[from] SecretsError),
 }
 
-impl ConnectionError {
-    /// The plugin's own error, when there is one.
-    pub fn plugin_error(&self) -> Option<&Error> {
-        match self {
-            ConnectionError::Plugin(error) => error.plugin_error(),
-            _ => None,
-        }
-    }
-}
-
-/// A connection as shown: settings redacted.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectionView {
-    /// The name.
-    pub name: String,
-    /// The source type.
-    pub source_type: String,
-    /// Whether it is enabled.
-    pub enabled: bool,
-    /// Its schedule.
-    pub schedule: Option<String>,
-    /// Whether its credentials still work.
-    pub auth_state: AuthState,
-    /// Why not.
-    pub auth_reason: Option<String>,
-    /// When it was added.
-    pub created_at: String,
-    /// When it last changed.
-    pub updated_at: String,
-    /// The settings, secrets replaced by the placeholder.
-    pub settings: Value,
-}
+/// A connection as shown: the stored row with every secret replaced by the placeholder (or,
+/// when no loaded plugin offers its source type, with no settings at all).
+pub type ConnectionView = ConnectionRow;
 
 /// Connection operations over one store and the loaded plugins.
 #[derive(Debug)]
@@ -143,36 +113,54 @@ impl<'a> Connections<'a> {
                 .validate(&prepared.row.source_type, &merged, Purpose::Save)?;
         let changed = secrets::secrets_changed(&prepared.schema, &prepared.settings, &merged);
         let sealed = secrets::seal(&prepared.schema, &merged, &prepared.key);
-        self.store
-            .update_settings(&prepared.row.name, &sealed, changed)?;
+        self.store.replace_settings(
+            &prepared.row.name,
+            &prepared.row.settings,
+            &sealed,
+            changed,
+        )?;
         Ok(response.warnings)
     }
 
-    /// Applies values an action produced (by dotted path), validates, and stores them.
+    /// Applies values an action produced (by dotted path), validates, and stores them. Only
+    /// fields the action declares in its manifest `fills` are accepted; a field the document
+    /// leaves out (an optional `refresh_token`) is added inside its existing parent object.
     pub fn apply_updates(
         &mut self,
         name: &str,
+        action: &str,
         updates: &std::collections::BTreeMap<String, Value>,
     ) -> Result<(), ConnectionError> {
         if updates.is_empty() {
             return Ok(());
         }
         let prepared = self.prepare(name)?;
+        let fills: Vec<String> = prepared
+            .plugin
+            .manifest
+            .source_type(&prepared.row.source_type)
+            .and_then(|t| t.actions.iter().find(|a| a.id == action))
+            .map(|a| a.fills.clone())
+            .unwrap_or_default();
         let mut settings = prepared.settings.clone();
         for (field, value) in updates {
-            let slot = settings.pointer_mut(&secrets::pointer(field)).ok_or_else(|| {
+            let refuse = |why: &str| {
                 CallError::Plugin(Error::internal(format!(
-                    "the plugin asked to fill `{field}`, which the settings do not have; report it to the plugin's authors"
+                    "the plugin asked to fill `{field}`, {why}; report it to the plugin's authors"
                 )))
-            })?;
-            *slot = value.clone();
+            };
+            if !fills.contains(field) {
+                return Err(refuse("which its action does not declare in `fills`").into());
+            }
+            set_field(&mut settings, field, value.clone())
+                .map_err(|()| refuse("which the settings have no place for"))?;
         }
         prepared
             .plugin
             .validate(&prepared.row.source_type, &settings, Purpose::Save)?;
         let sealed = secrets::seal(&prepared.schema, &settings, &prepared.key);
         self.store
-            .update_settings(&prepared.row.name, &sealed, true)?;
+            .replace_settings(&prepared.row.name, &prepared.row.settings, &sealed, true)?;
         Ok(())
     }
 
@@ -203,23 +191,13 @@ impl<'a> Connections<'a> {
         Ok(rows.into_iter().map(|row| self.view(row)).collect())
     }
 
-    fn view(&self, row: ConnectionRow) -> ConnectionView {
+    fn view(&self, mut row: ConnectionRow) -> ConnectionView {
         // Without the plugin there is no schema to say what is secret: show no settings at all.
-        let settings = match self.plugin(&row.source_type) {
+        row.settings = match self.plugin(&row.source_type) {
             Ok((_, schema)) => secrets::redact(&schema, &row.settings),
             Err(_) => Value::Null,
         };
-        ConnectionView {
-            name: row.name,
-            source_type: row.source_type,
-            enabled: row.enabled,
-            schedule: row.schedule,
-            auth_state: row.auth_state,
-            auth_reason: row.auth_reason,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            settings,
-        }
+        row
     }
 
     /// Removes a connection.
@@ -228,8 +206,8 @@ impl<'a> Connections<'a> {
     }
 
     /// Records the outcome of a call that authenticated: success (`None`) clears a
-    /// re-authorisation mark; an auth error whose details say `reauthorize` sets it; other
-    /// errors leave the state alone.
+    /// re-authorisation mark; an error that says the operator must sign in again
+    /// ([`Error::needs_reauthorization`]) sets it; other errors leave the state alone.
     pub fn record_auth_outcome(
         &mut self,
         name: &str,
@@ -237,18 +215,28 @@ impl<'a> Connections<'a> {
     ) -> Result<(), ConnectionError> {
         match error {
             None => self.store.set_auth_state(name, AuthState::Ok, None)?,
-            Some(error)
-                if error.kind == ErrorKind::AUTH
-                    && error.details["reauthorize"] == Value::Bool(true) =>
-            {
-                self.store.set_auth_state(
-                    name,
-                    AuthState::ReauthorizationRequired,
-                    Some(&error.message),
-                )?
-            }
+            Some(error) if error.needs_reauthorization() => self.store.set_auth_state(
+                name,
+                AuthState::ReauthorizationRequired,
+                Some(&error.message),
+            )?,
             Some(_) => {}
         }
         Ok(())
+    }
+}
+
+/// Sets the field at a dotted path; the parent must exist and be an object.
+fn set_field(document: &mut Value, field: &str, value: Value) -> Result<(), ()> {
+    let (parent, leaf) = match field.rsplit_once('.') {
+        Some((parent, leaf)) => (secrets::pointer(parent), leaf),
+        None => (String::new(), field),
+    };
+    match document.pointer_mut(&parent) {
+        Some(Value::Object(object)) => {
+            object.insert(leaf.to_owned(), value);
+            Ok(())
+        }
+        _ => Err(()),
     }
 }

@@ -156,7 +156,7 @@ impl CallHandler for Session {
             .map_err(|e| Error::internal(e.to_string()))?;
         if !secret_pointers(&self.schema, &row.settings).contains(&pointer) {
             return Err(Error::config(format!(
-                "`{}` is not a secret stored by invhost for connection `{}`",
+                "`{}` is not a secret stored by invhost for connection `{}`; report it to the plugin's authors",
                 request.field, self.connection
             )));
         }

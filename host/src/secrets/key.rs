@@ -111,12 +111,30 @@ fn create_key_file(path: &PathBuf) -> Result<MasterKey, SecretsError> {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| {
-        SecretsError::Key(format!(
-            "cannot create the master key {}: {e}",
-            path.display()
-        ))
-    })?;
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        // Another invhost created it a moment ago: use that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                SecretsError::Key(format!(
+                    "cannot read the master key {}: {e}",
+                    path.display()
+                ))
+            })?;
+            return MasterKey::parse(&text).ok_or_else(|| {
+                SecretsError::Key(format!(
+                    "{} is not a valid key file; restore it from your backup",
+                    path.display()
+                ))
+            });
+        }
+        Err(e) => {
+            return Err(SecretsError::Key(format!(
+                "cannot create the master key {}: {e}; check that the data directory is writable",
+                path.display()
+            )));
+        }
+    };
     writeln!(file, "{}", STANDARD.encode(bytes))
         .and_then(|()| file.sync_all())
         .map_err(|e| {

@@ -1,7 +1,7 @@
 //! Connections: one per SaaS tenant, with the plugin's settings (secrets sealed) and the auth
 //! state.
 
-use rusqlite::{OptionalExtension as _, Row, params};
+use rusqlite::{OptionalExtension as _, Row, TransactionBehavior, params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -147,6 +147,40 @@ impl Store {
         rows.into_iter().map(finish).collect()
     }
 
+    /// Replaces a connection's settings if they are still `expected` (what the caller read):
+    /// a secret rotated meanwhile by another process is never overwritten with an older one.
+    /// When `reset_auth`, marks the credentials as working.
+    pub fn replace_settings(
+        &mut self,
+        name: &str,
+        expected: &Value,
+        settings: &Value,
+        reset_auth: bool,
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .db()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT settings FROM connections WHERE name_key = ?1",
+                [name_key(name)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        if serde_json::from_str::<Value>(&current).ok().as_ref() != Some(expected) {
+            return Err(StoreError::Changed(name.to_owned()));
+        }
+        let sql = if reset_auth {
+            "UPDATE connections SET settings = ?2, updated_at = ?3, auth_state = 'ok', auth_reason = NULL WHERE name_key = ?1"
+        } else {
+            "UPDATE connections SET settings = ?2, updated_at = ?3 WHERE name_key = ?1"
+        };
+        tx.execute(sql, params![name_key(name), settings.to_string(), now()])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Replaces a connection's settings; when `reset_auth`, marks its credentials as working.
     pub fn update_settings(
         &mut self,
@@ -176,7 +210,11 @@ impl Store {
         pointer: &str,
         value: Value,
     ) -> Result<(), StoreError> {
-        let tx = self.db().transaction()?;
+        // IMMEDIATE: take the write lock before reading, so a concurrent writer makes this wait
+        // (busy timeout) instead of failing the upgrade from read to write.
+        let tx = self
+            .db()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let settings: Option<String> = tx
             .query_row(
                 "SELECT settings FROM connections WHERE name_key = ?1",
@@ -303,6 +341,15 @@ mod tests {
         assert_eq!(
             store.connection("Acme Prod").expect("found").settings,
             json!({"a": 4})
+        );
+        let stale = store.replace_settings("Acme Prod", &json!({"a": 3}), &json!({"a": 5}), false);
+        assert!(matches!(stale, Err(StoreError::Changed(_))), "{stale:?}");
+        store
+            .replace_settings("Acme Prod", &json!({"a": 4}), &json!({"a": 5}), false)
+            .expect("current");
+        assert_eq!(
+            store.connection("Acme Prod").expect("found").settings,
+            json!({"a": 5})
         );
         store.remove_connection("acme prod").expect("removed");
         assert!(matches!(

@@ -32,7 +32,7 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The data directory could not be created.
-    #[error("cannot create the data directory {}: {source}", path.display())]
+    #[error("cannot create the data directory {}: {source}; pass --data-dir DIR with a writable directory", path.display())]
     DataDir {
         /// The directory.
         path: PathBuf,
@@ -54,11 +54,18 @@ pub enum StoreError {
         "a connection named `{0}` already exists; choose another name, or change it with `invhost connections update`"
     )]
     NameTaken(String),
+    /// The connection changed between reading and writing (a rotated secret was stored).
+    #[error(
+        "connection `{0}` changed while this command ran (a rotated token was stored); run the command again"
+    )]
+    Changed(String),
     /// No such connection.
     #[error("no connection named `{0}`; see `invhost connections list`")]
     NotFound(String),
     /// A stored value is not what this build wrote.
-    #[error("the stored {what} is damaged: {detail}")]
+    #[error(
+        "the stored {what} is damaged ({detail}); restore the data directory from a backup, or remove and add the connection again"
+    )]
     Corrupt {
         /// What was being read.
         what: String,
@@ -66,7 +73,7 @@ pub enum StoreError {
         detail: String,
     },
     /// Any other database error.
-    #[error("database error: {0}")]
+    #[error("database error: {0}; check that the data directory's disk has room and is writable")]
     Sql(#[from] rusqlite::Error),
 }
 

@@ -28,6 +28,10 @@ use crate::{
 /// How often a running call asks the host whether it was cancelled.
 const CANCEL_POLL: Duration = Duration::from_millis(200);
 
+/// How long a cancelled call may go on by itself before its future is dropped: long enough
+/// for a request in flight (a token exchange whose rotated token must be stored) to finish.
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
 static INSTANCE: OnceLock<Box<dyn Any + Send + Sync>> = OnceLock::new();
 static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
 
@@ -148,10 +152,15 @@ fn run<T>(host: &Host, call: impl Future<Output = Result<T, Error>>) -> Result<T
     // The root future is polled on this thread, inside the call's `sync_scope`, so its logs
     // reach the call's host; tasks it spawns log to the host given at init.
     runtime()?.block_on(async move {
+        let mut call = std::pin::pin!(call);
         tokio::select! {
-            result = call => result,
-            () = cancelled => Err(Error::cancelled()),
+            result = &mut call => return result,
+            () = cancelled => {}
         }
+        // Cancelled: let the call end by itself (plugins check between steps), then give up.
+        tokio::time::timeout(CANCEL_GRACE, call)
+            .await
+            .unwrap_or_else(|_| Err(Error::cancelled()))
     })
 }
 

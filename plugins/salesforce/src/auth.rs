@@ -261,23 +261,8 @@ impl OAuth {
 
     /// POSTs a form to the token endpoint and sorts the answer.
     async fn post(&self, form: &[(&str, &str)]) -> Result<Reply, Error> {
-        let response = self
-            .http
-            .client()
-            .post(self.token_url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(form)
-            .send()
-            .await
-            .map_err(|error| self.http.explain(&error, &self.host_name))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| self.http.explain(&error, &self.host_name))?;
-        if let Some(error) = self.http.proxy_refusal(status.as_u16(), &body) {
-            return Err(error);
-        }
+        let request = self.http.client().post(self.token_url.clone()).form(form);
+        let (status, body) = self.http.exchange(request, &self.host_name).await?;
         if status.is_success() {
             return Ok(Reply::Granted(body));
         }

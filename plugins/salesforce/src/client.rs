@@ -88,6 +88,9 @@ pub fn http_client(proxy: Option<&ResolvedProxy>) -> Result<reqwest::Client, Err
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .gzip(true)
+        // Never follow a redirect: it would re-send the token form (consumer secret, refresh
+        // token) to wherever the redirect points.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT);
     let builder = match proxy {
         None => builder.no_proxy(),
@@ -132,6 +135,38 @@ impl Http {
     /// The underlying client.
     pub fn client(&self) -> &reqwest::Client {
         &self.client
+    }
+
+    /// Sends a request asking for JSON and reads the whole body; transport failures and a
+    /// proxy's refusal become operator errors naming `host`. Other statuses are the caller's.
+    pub async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+    ) -> Result<(reqwest::StatusCode, String), Error> {
+        let request = request
+            .header(reqwest::header::ACCEPT, "application/json")
+            .build()
+            .map_err(|error| {
+                Error::internal(format!("could not build a request to {host}: {error}"))
+            })?;
+        // Through a proxy, an https target is reached through a CONNECT tunnel: every HTTP
+        // answer then comes from Salesforce itself, never from the proxy.
+        let tunnelled = request.url().scheme() == "https";
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|error| self.explain(&error, host))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|error| self.explain(&error, host))?;
+        match self.proxy_refusal(status.as_u16(), &body) {
+            Some(error) if !tunnelled => Err(error),
+            _ => Ok((status, body)),
+        }
     }
 
     /// An answer that came from the proxy rather than from Salesforce: 407, or 401 (which

@@ -95,23 +95,12 @@ impl Session {
             .join(path)
             .map_err(|e| Error::internal(format!("could not build the URL of {path}: {e}")))?;
         debug!(path, "Calling the REST API.");
-        let response = self
+        let request = self
             .http
             .client()
             .get(url)
-            .bearer_auth(self.access_token.expose())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|error| self.http.explain(&error, &self.host_name))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|error| self.http.explain(&error, &self.host_name))?;
-        if let Some(error) = self.http.proxy_refusal(status.as_u16(), &body) {
-            return Err(error);
-        }
+            .bearer_auth(self.access_token.expose());
+        let (status, body) = self.http.exchange(request, &self.host_name).await?;
         if !status.is_success() {
             return Err(api_error(status.as_u16(), &body, path));
         }

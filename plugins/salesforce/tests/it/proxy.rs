@@ -49,9 +49,17 @@ async fn calls_go_through_the_proxy_with_its_credentials() {
         json!({"server": server, "credentials": {"source": "cyberark", "query": query}});
     let settings = with_proxy(local_settings(&sim, &token), from_vault);
     Salesforce
-        .test_connection(test_request(settings), &vault.host())
+        .test_connection(test_request(settings.clone()), &vault.host())
         .await
         .expect("connection test through the proxy");
+
+    // The calls really went through the proxy: with the proxy gone, they fail.
+    drop(tinyproxy);
+    let error = Salesforce
+        .test_connection(test_request(settings), &vault.host())
+        .await
+        .expect_err("no proxy, no connection");
+    assert!(error.message.contains("proxy"), "{}", error.message);
 }
 
 /// Salesforce is HTTPS, so the client asks the proxy for a CONNECT tunnel; pointing an
