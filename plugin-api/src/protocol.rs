@@ -5,11 +5,59 @@
 //! * a new capability is a new operation name; a side that does not know it answers
 //!   [`crate::ErrorKind::UNSUPPORTED`] and the caller degrades gracefully.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
 
 use crate::{model::MODEL_VERSION, secret::Secret};
+
+/// `Debug` for requests that carry settings: every field but the settings, which hold secrets.
+macro_rules! debug_without_settings {
+    ($ty:ident { $($field:ident),* }) => {
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &self.$field))*
+                    .field("settings", &"<not shown: may hold secrets>")
+                    .finish()
+            }
+        }
+    };
+}
+
+debug_without_settings!(ValidateRequest {
+    source_type,
+    purpose
+});
+debug_without_settings!(ActionRequest {
+    source_type,
+    action,
+    connection,
+    options
+});
+debug_without_settings!(TestRequest {
+    source_type,
+    connection
+});
+debug_without_settings!(ImportRequest {
+    source_type,
+    connection,
+    model_version
+});
+
+impl fmt::Debug for ActionResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The updated values are secrets (a refresh token): show which fields, not the values.
+        f.debug_struct("ActionResponse")
+            .field("message", &self.message)
+            .field(
+                "settings_updates",
+                &self.settings_updates.keys().collect::<Vec<_>>(),
+            )
+            .field("show_once", &self.show_once)
+            .finish()
+    }
+}
 
 /// Operations a plugin answers through `invoke`.
 pub mod op {
@@ -69,7 +117,7 @@ pub enum Purpose {
 }
 
 /// Asks a plugin to validate a settings document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidateRequest {
     /// The source type.
     pub source_type: String,
@@ -116,7 +164,7 @@ pub struct ConnectionInfo {
 }
 
 /// Runs a manifest action (a form button) on a connection's settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRequest {
     /// The source type.
     pub source_type: String,
@@ -152,7 +200,7 @@ fn default_action_timeout() -> u64 {
 }
 
 /// What an action produced.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ActionResponse {
     /// A sentence for the operator.
     pub message: String,
@@ -177,7 +225,7 @@ pub struct ShowOnce {
 }
 
 /// Tests a connection: authenticate and make one cheap call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestRequest {
     /// The source type.
     pub source_type: String,
@@ -219,7 +267,7 @@ pub struct ApiUsage {
 }
 
 /// Runs an import.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImportRequest {
     /// The source type.
     pub source_type: String,
@@ -320,6 +368,27 @@ mod tests {
         }))
         .expect("parses");
         assert_eq!(req.model_version, MODEL_VERSION);
+    }
+
+    #[test]
+    fn requests_and_answers_never_print_settings_values() {
+        let request = ActionRequest {
+            source_type: "x".into(),
+            action: "a".into(),
+            connection: ConnectionInfo { name: "n".into() },
+            settings: json!({"password": "hunter2"}),
+            options: ActionOptions::default(),
+        };
+        assert!(!format!("{request:?}").contains("hunter2"));
+        let mut answer = ActionResponse::default();
+        answer
+            .settings_updates
+            .insert("credentials.refresh_token".into(), json!("5Aep-secret"));
+        let shown = format!("{answer:?}");
+        assert!(
+            !shown.contains("5Aep-secret") && shown.contains("credentials.refresh_token"),
+            "{shown}"
+        );
     }
 
     #[test]

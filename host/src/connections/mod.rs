@@ -50,8 +50,8 @@ pub struct Connections<'a> {
     data_dir: &'a Path,
 }
 
-/// A connection ready for a plugin call: its plugin, schema and plain settings.
-#[derive(Debug)]
+/// A connection ready for a plugin call: its plugin, schema and plain settings. Its `Debug`
+/// shows neither the settings nor the key.
 pub struct Prepared<'r> {
     /// The stored row (secrets sealed).
     pub row: ConnectionRow,
@@ -63,6 +63,15 @@ pub struct Prepared<'r> {
     pub settings: Value,
     /// The master key.
     pub key: MasterKey,
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("connection", &self.row.name)
+            .field("plugin", &self.plugin.id())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Connections<'a> {

@@ -43,6 +43,7 @@ pub mod __private {
     };
 
     pub use super::root_module;
+    pub use crate::sdk::logging::set_plugin_crate;
 }
 
 /// Builds the root module for plugin type `P`.
@@ -198,6 +199,7 @@ macro_rules! export_plugin {
         #[unsafe(export_name = "_1as_0lib_1header_0root_bmodule_bloader")]
         pub static __INVHOST_PLUGIN_HEADER: $crate::sdk::__private::LibHeader = {
             extern "C" fn __invhost_root_module() -> $crate::sdk::__private::RootModuleResult {
+                $crate::sdk::__private::set_plugin_crate(module_path!());
                 $crate::sdk::__private::__call_root_module_loader(
                     $crate::sdk::__private::root_module::<$plugin>,
                 )

@@ -18,6 +18,28 @@ use crate::{abi::LogLevel, sdk::Host};
 
 static INIT_HOST: OnceLock<Host> = OnceLock::new();
 
+/// The plugin crate's name (set by `export_plugin!`): its own events are forwarded at the
+/// host's level; its dependencies' (HTTP clients, TLS) at `info` at most, so that a verbose host
+/// log never carries a library's request details.
+static PLUGIN_CRATE: OnceLock<String> = OnceLock::new();
+
+/// Records the plugin crate's name from `module_path!()` at the export site.
+pub fn set_plugin_crate(module_path: &str) {
+    let name = module_path.split("::").next().unwrap_or(module_path);
+    let _ = PLUGIN_CRATE.set(name.to_owned());
+}
+
+/// Whether an event of `target` at `level` is forwarded (besides the host's level filter).
+fn forwarded(target: &str, level: Level) -> bool {
+    if level <= Level::INFO {
+        return true; // INFO, WARN, ERROR (tracing orders by verbosity)
+    }
+    match PLUGIN_CRATE.get() {
+        Some(name) => target == name || target.starts_with(&format!("{name}::")),
+        None => true,
+    }
+}
+
 tokio::task_local! {
     /// The host of the call being run by the current task.
     pub(crate) static CALL_HOST: Host;
@@ -75,6 +97,9 @@ struct Forward;
 impl<S: Subscriber> Layer<S> for Forward {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let metadata = event.metadata();
+        if !forwarded(metadata.target(), *metadata.level()) {
+            return;
+        }
         let level = match *metadata.level() {
             Level::TRACE => LogLevel::TRACE,
             Level::DEBUG => LogLevel::DEBUG,
@@ -133,5 +158,21 @@ impl Fields {
         } else {
             self.fields.insert(field.name().to_owned(), value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dependencies_are_capped_at_info_and_the_plugin_is_not() {
+        set_plugin_crate("acme_plugin::sub");
+        assert!(forwarded("acme_plugin", Level::TRACE));
+        assert!(forwarded("acme_plugin::auth", Level::DEBUG));
+        assert!(!forwarded("hyper_util::client", Level::DEBUG));
+        assert!(!forwarded("acme_plugin_extra", Level::TRACE));
+        assert!(forwarded("hyper_util::client", Level::INFO));
+        assert!(forwarded("rustls", Level::WARN));
     }
 }
