@@ -17,7 +17,8 @@ use crate::{
 /// check for cancellation, read the vault, store a rotated secret.
 ///
 /// Cheap to clone and safe to share between tasks. Each method is a blocking call into the host;
-/// they are quick (a database write at most), so calling them from async code is fine.
+/// all are quick (a database write at most) except [`Host::vault_lookup`], a round trip to the
+/// vault (CyberArk) of up to its configured timeout: call that one once per run.
 #[derive(Clone)]
 pub struct Host {
     inner: Arc<HostBox>,
