@@ -153,11 +153,23 @@ impl Http {
         // Through a proxy, an https target is reached through a CONNECT tunnel: every HTTP
         // answer then comes from Salesforce itself, never from the proxy.
         let tunnelled = request.url().scheme() == "https";
-        let response = self
-            .client
-            .execute(request)
-            .await
-            .map_err(|error| self.explain(&error, host))?;
+        // A GET may be sent again when a kept-alive connection turns out to be closed: the
+        // server (or a proxy such as tinyproxy) closed it while it sat in the pool, and the
+        // request never reached anyone.
+        let again = (request.method() == reqwest::Method::GET)
+            .then(|| request.try_clone())
+            .flatten();
+        let response = match (self.client.execute(request).await, again) {
+            (Err(error), Some(again)) if is_stale_connection(&error) => {
+                debug!(
+                    host,
+                    "A pooled connection was closed; sending the request again."
+                );
+                self.client.execute(again).await
+            }
+            (result, _) => result,
+        }
+        .map_err(|error| self.explain(&error, host))?;
         let status = response.status();
         let body = response
             .text()
@@ -218,6 +230,12 @@ fn error_chain(error: &reqwest::Error) -> Vec<String> {
     chain
 }
 
+/// Whether a request failed because the connection it was sent on had been closed by the
+/// other side before any answer (a stale kept-alive connection).
+pub fn is_stale_connection(error: &reqwest::Error) -> bool {
+    failure_of(&error_chain(error).join(": ").to_lowercase(), false, false) == Failure::Closed
+}
+
 /// What a chain of error messages says went wrong, checked in this order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
@@ -226,6 +244,8 @@ enum Failure {
     /// a forbidden port (403), or a login host the proxy cannot reach (5xx).
     TunnelRefused,
     ProxyConnection,
+    /// The connection was closed or reset before the answer was complete.
+    Closed,
     Dns,
     Timeout,
     Tls,
@@ -241,6 +261,12 @@ fn failure_of(text: &str, timed_out: bool, via_proxy: bool) -> Failure {
         Failure::TunnelRefused
     } else if has(&["tunnel error"]) {
         Failure::ProxyConnection
+    } else if has(&[
+        "connection closed before message completed",
+        "connection reset",
+        "broken pipe",
+    ]) {
+        Failure::Closed
     } else if has(&[
         "failed to lookup address",
         "dns error",
@@ -293,6 +319,10 @@ fn classify_chain(chain: &[String], timed_out: bool, host: &str, via_proxy: bool
         .retryable(false),
         Failure::ProxyConnection => Error::network(format!(
             "the proxy refused the connection to {host} ({cause}); check proxy.server"
+        )),
+        Failure::Closed => Error::network(format!(
+            "the connection to {host} was closed before the answer was complete ({cause}); \
+             the network, a proxy or Salesforce dropped it, try again"
         )),
         Failure::Dns if via_proxy => Error::network(format!(
             "a host name could not be resolved ({cause}); check proxy.server and the network"
@@ -474,9 +504,86 @@ mod tests {
             "login.salesforce.com refused the connection; check login_url",
         );
         check(
-            &[SEND, "connection closed before message completed"],
+            &[SEND, "client error (SendRequest)", "unexpected end of file"],
             false,
             "could not reach",
+        );
+        // A dropped connection is not blamed on the proxy.
+        for via_proxy in [false, true] {
+            let error = check(
+                &[SEND, "connection closed before message completed"],
+                via_proxy,
+                "the connection to login.salesforce.com was closed before the answer was \
+                 complete",
+            );
+            assert!(error.retryable);
+        }
+    }
+
+    /// A server that keeps the first connection alive after one answer, then closes it on
+    /// the next request without answering: what a proxy that drops idle connections does.
+    fn closing_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::{
+            io::{BufRead, BufReader, Write},
+            net::TcpListener,
+            sync::{Arc, atomic::AtomicUsize, atomic::Ordering},
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&connections);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let n = seen.fetch_add(1, Ordering::SeqCst);
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                let mut answered = 0;
+                loop {
+                    // Read one request head.
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if line != "\r\n" || (n == 0 && answered == 1) {
+                        break; // the first connection dies on its second request
+                    }
+                    let body = "[]";
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if writer.write_all(answer.as_bytes()).is_err() {
+                        break;
+                    }
+                    answered += 1;
+                }
+            }
+        });
+        (url, connections)
+    }
+
+    #[tokio::test]
+    async fn a_get_on_a_connection_closed_while_pooled_is_sent_again() {
+        let (url, connections) = closing_server();
+        let http = Http::new(None).expect("client");
+        for _ in 0..2 {
+            let (status, body) = http
+                .exchange(http.client().get(&url), "127.0.0.1")
+                .await
+                .expect("answered, the second time on a new connection");
+            assert_eq!((status.as_u16(), body.as_str()), (200, "[]"));
+        }
+        assert_eq!(
+            connections.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the second GET went out again on a fresh connection"
         );
     }
 }
