@@ -1,6 +1,6 @@
 //! The host configuration file: `invhost.toml` in the data directory, or `--config FILE`.
 //!
-//! Sections: `[cyberark]` (see [`crate::cyberark`]). Unknown sections are refused by name, so a
+//! Sections: `[cyberark]` (see [`crate::cyberark`]) and `[runs]` (see [`RunsConfig`]). Unknown sections are refused by name, so a
 //! typo never silently disables a setting. A missing default file means "no configuration"; a
 //! missing `--config FILE` is an error.
 
@@ -14,7 +14,7 @@ use crate::cyberark::{self, CyberArkConfig};
 pub const CONFIG_FILE: &str = "invhost.toml";
 
 /// The sections this build knows.
-const SECTIONS: &[&str] = &["cyberark"];
+const SECTIONS: &[&str] = &["cyberark", "runs"];
 
 /// The host configuration.
 #[derive(Debug, Default, Clone)]
@@ -23,6 +23,67 @@ pub struct HostConfig {
     pub path: Option<PathBuf>,
     /// The CyberArk Central Credential Provider, when configured.
     pub cyberark: Option<CyberArkConfig>,
+    /// How imports run.
+    pub runs: RunsConfig,
+}
+
+/// `[runs]`: how imports run.
+///
+/// ```toml
+/// [runs]
+/// keep_snapshots = 3   # snapshots kept per connection, the current one included (1..=100)
+/// max_parallel = 2     # connections imported at the same time (1..=16)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunsConfig {
+    /// Snapshots kept per connection, the current one included.
+    pub keep_snapshots: u32,
+    /// Connections imported at the same time by `invhost run --all` and the scheduler.
+    pub max_parallel: u32,
+}
+
+impl Default for RunsConfig {
+    fn default() -> Self {
+        RunsConfig {
+            keep_snapshots: 3,
+            max_parallel: 2,
+        }
+    }
+}
+
+impl RunsConfig {
+    /// Reads `[runs]` from the file's text; absent means the defaults.
+    fn parse(text: &str) -> anyhow::Result<RunsConfig> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            #[serde(default)]
+            runs: Option<RunsConfig>,
+        }
+        let table: toml::Table = text.parse().context("the file is not valid TOML")?;
+        let Some(section) = table.get("runs") else {
+            return Ok(RunsConfig::default());
+        };
+        let file: File = toml::Table::from_iter([("runs".to_owned(), section.clone())])
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                anyhow::anyhow!("[runs]: {}", e.message().trim().replace('\n', " "))
+            })?;
+        let runs = file.runs.unwrap_or_default();
+        if !(1..=100).contains(&runs.keep_snapshots) {
+            bail!(
+                "runs.keep_snapshots must be between 1 and 100 (found {})",
+                runs.keep_snapshots
+            );
+        }
+        if !(1..=16).contains(&runs.max_parallel) {
+            bail!(
+                "runs.max_parallel must be between 1 and 16 (found {})",
+                runs.max_parallel
+            );
+        }
+        Ok(runs)
+    }
 }
 
 /// Loads the configuration from `explicit` or `<data_dir>/invhost.toml`.
@@ -47,9 +108,11 @@ pub fn load(explicit: Option<&Path>, data_dir: &Path) -> anyhow::Result<HostConf
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     check_sections(&text).with_context(|| format!("in {}", path.display()))?;
     let cyberark = cyberark::load(&path).with_context(|| format!("in {}", path.display()))?;
+    let runs = RunsConfig::parse(&text).with_context(|| format!("in {}", path.display()))?;
     Ok(HostConfig {
         path: Some(path),
         cyberark,
+        runs,
     })
 }
 
@@ -92,6 +155,36 @@ mod tests {
             format!("{error:#}").contains("unknown section or key `cyberrak`"),
             "{error:#}"
         );
+    }
+
+    #[test]
+    fn the_runs_section_has_defaults_and_named_limits() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join(CONFIG_FILE);
+        std::fs::write(&path, "[runs]\nkeep_snapshots = 5\n").expect("write");
+        let config = load(None, dir.path()).expect("valid");
+        assert_eq!(
+            config.runs,
+            RunsConfig {
+                keep_snapshots: 5,
+                max_parallel: 2
+            }
+        );
+        for (text, expected) in [
+            (
+                "[runs]\nkeep_snapshots = 0\n",
+                "runs.keep_snapshots must be between 1 and 100",
+            ),
+            (
+                "[runs]\nmax_parallel = 99\n",
+                "runs.max_parallel must be between 1 and 16",
+            ),
+            ("[runs]\nkeep = 2\n", "[runs]: unknown field `keep`"),
+        ] {
+            std::fs::write(&path, text).expect("write");
+            let error = load(None, dir.path()).expect_err(text);
+            assert!(format!("{error:#}").contains(expected), "{error:#}");
+        }
     }
 
     #[test]

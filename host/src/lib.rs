@@ -12,6 +12,7 @@ pub mod logging;
 pub mod names;
 pub mod paths;
 pub mod plugins;
+pub mod runner;
 pub mod secrets;
 pub mod store;
 

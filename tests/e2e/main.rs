@@ -7,5 +7,6 @@ mod check;
 mod connections;
 mod cyberark;
 mod plugins;
+mod runs;
 mod schema;
 mod settings;

@@ -215,6 +215,7 @@ fn session(
         key.clone(),
         Interaction { open_browser },
         context.vault()?,
+        crate::connections::session::interrupted(),
     )?;
     Ok(Arc::new(session))
 }

@@ -6,6 +6,7 @@
 mod connections;
 mod cyberark;
 mod plugins;
+mod run;
 mod schema;
 mod settings;
 
@@ -60,6 +61,10 @@ enum Command {
         #[command(subcommand)]
         command: cyberark::CyberArkCommand,
     },
+    /// Import connections now ("Execute Now"): a new snapshot of each.
+    Run(run::RunArgs),
+    /// Show the run history, newest first.
+    Runs(run::RunsArgs),
 }
 
 /// Runs the command line; errors are printed by `main` on one line.
@@ -84,6 +89,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Settings { command } => settings::run(&context, command),
         Command::Connections { command } => connections::run(&context, command),
         Command::Cyberark { command } => cyberark::run(&context, command),
+        Command::Run(args) => run::run(&context, args),
+        Command::Runs(args) => run::runs(&context, args),
     }
 }
 

@@ -77,7 +77,7 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     /// A session for `connection`, with its own database handle (the plugin calls back from its
-    /// own threads).
+    /// own threads); `cancelled` stops the call (the CLI passes [`interrupted`]).
     pub fn new(
         data_dir: &Path,
         connection: &str,
@@ -85,13 +85,14 @@ impl Session {
         key: MasterKey,
         interaction: Interaction,
         vault: Option<Arc<dyn Vault>>,
+        cancelled: Arc<AtomicBool>,
     ) -> Result<Self, crate::store::StoreError> {
         Ok(Session {
             connection: connection.to_owned(),
             store: Mutex::new(Store::open(data_dir)?),
             schema,
             key,
-            cancelled: interrupted(),
+            cancelled,
             interaction,
             vault,
         })

@@ -40,6 +40,9 @@ impl AuthState {
 /// A stored connection. `settings` holds sealed secrets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionRow {
+    /// The database key (stable for the connection's life; runs and snapshots refer to it).
+    #[serde(skip)]
+    pub id: i64,
     /// The name.
     pub name: String,
     /// The source type.
@@ -60,7 +63,7 @@ pub struct ConnectionRow {
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "name, source_type, settings, enabled, schedule, auth_state, auth_reason, created_at, updated_at";
+const COLUMNS: &str = "name, source_type, settings, enabled, schedule, auth_state, auth_reason, created_at, updated_at, id";
 
 fn name_key(name: &str) -> String {
     name.to_lowercase()
@@ -69,6 +72,7 @@ fn name_key(name: &str) -> String {
 fn row(r: &Row<'_>) -> rusqlite::Result<(ConnectionRow, String, String)> {
     Ok((
         ConnectionRow {
+            id: r.get(9)?,
             name: r.get(0)?,
             source_type: r.get(1)?,
             settings: Value::Null,
@@ -261,14 +265,25 @@ impl Store {
     }
 
     /// Removes a connection.
+    /// Removes a connection with its snapshots (their records included). Its run history
+    /// stays, under the name it had.
     pub fn remove_connection(&mut self, name: &str) -> Result<(), StoreError> {
-        let changed = self.db().execute(
-            "DELETE FROM connections WHERE name_key = ?1",
-            [name_key(name)],
-        )?;
-        if changed == 0 {
+        let tx = self
+            .db()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM connections WHERE name_key = ?1",
+                [name_key(name)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else {
             return Err(StoreError::NotFound(name.to_owned()));
-        }
+        };
+        super::snapshots::delete_snapshots_where(&tx, "connection_id = ?1", id)?;
+        tx.execute("DELETE FROM connections WHERE id = ?1", [id])?;
+        tx.commit()?;
         Ok(())
     }
 }

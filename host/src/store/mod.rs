@@ -7,15 +7,22 @@
 //!
 //! * [`migrations`]: the schema, one migration per version (`PRAGMA user_version`).
 //! * [`connections`]: connections and their auth state.
+//! * [`runs`]: the run history, and the transactions that start and end a run.
+//! * [`snapshots`]: the inventory records of each run, written batch by batch into a snapshot
+//!   that becomes current only when its run succeeds.
 
 pub mod connections;
 pub mod migrations;
+pub mod runs;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 pub use connections::{AuthState, ConnectionRow};
+pub use runs::{RunEnd, RunRow, RunState, Trigger};
+pub use snapshots::SnapshotWriter;
 
 /// The database file's name in the data directory.
 pub const DB_FILE: &str = "invhost.db";

@@ -1,0 +1,474 @@
+//! Snapshots: the inventory records one run of a connection produced.
+//!
+//! A snapshot is `building` while its run writes into it, `current` once the run succeeded (at
+//! most one per connection, enforced by a unique index), and `previous` after a newer one became
+//! current, until pruning removes it. Readers (reports, export) read only `current` snapshots, so
+//! records of a run in progress, failed or killed are never seen; they are deleted when the run
+//! ends, or by the sweep that marks a killed run interrupted.
+//!
+//! The records are written by a [`SnapshotWriter`] on its own database connection, one
+//! transaction per batch the plugin emits: a long import never holds the write lock for more
+//! than one batch, so the same connection's rotated token, other connections' runs and the CLI
+//! can write meanwhile. The switch to `current` is one small transaction ([`super::runs`]).
+
+use std::{collections::BTreeMap, path::Path};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use invhost_plugin_api::model::{
+    Account, Application, Assignment, Attributes, License, Record, Tenant, Usage,
+};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{DB_FILE, StoreError};
+
+/// The tables that hold a snapshot's records, with the record kind each holds.
+pub const RECORD_TABLES: [(&str, &str); 6] = [
+    ("tenant", "tenants"),
+    ("account", "accounts"),
+    ("application", "applications"),
+    ("license", "licenses"),
+    ("assignment", "assignments"),
+    ("usage", "usage"),
+];
+
+/// Deletes the snapshots matching `condition` (on the `snapshots` table, with one parameter
+/// `?1`) together with their records.
+pub(crate) fn delete_snapshots_where(
+    tx: &Transaction<'_>,
+    condition: &str,
+    param: i64,
+) -> Result<(), StoreError> {
+    for (_, table) in RECORD_TABLES {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE snapshot_id IN (SELECT id FROM snapshots WHERE {condition})"
+            ),
+            [param],
+        )?;
+    }
+    tx.execute(&format!("DELETE FROM snapshots WHERE {condition}"), [param])?;
+    Ok(())
+}
+
+/// Counts the records of one snapshot, per kind (kinds with none are left out).
+pub(crate) fn count_records(
+    db: &Connection,
+    snapshot_id: i64,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut counts = BTreeMap::new();
+    for (kind, table) in RECORD_TABLES {
+        let n: i64 = db.query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE snapshot_id = ?1"),
+            [snapshot_id],
+            |r| r.get(0),
+        )?;
+        if n > 0 {
+            counts.insert(kind.to_owned(), n as u64);
+        }
+    }
+    Ok(counts)
+}
+
+/// A stored time: RFC 3339, UTC, whole seconds (so that text order is time order).
+pub fn time_text(time: &DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn attributes_text(attributes: &Attributes) -> String {
+    serde_json::to_string(attributes).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// Saturates a count into SQLite's integer.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A serde enum value as stored (`permission_set`).
+fn enum_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        _ => "other".to_owned(),
+    }
+}
+
+/// What one batch held besides the records written.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Records written.
+    pub written: u64,
+    /// Lines skipped, each with why (a record kind this host does not know).
+    pub skipped: Vec<String>,
+}
+
+/// A batch the writer refused as a whole (nothing of it was written).
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// A line is not a record.
+    #[error("line {line} of a record batch is not a valid record: {reason}")]
+    Invalid {
+        /// 1-based line number within the batch.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The database refused.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Writes records into one `building` snapshot, on its own database connection.
+#[derive(Debug)]
+pub struct SnapshotWriter {
+    db: Connection,
+    snapshot_id: i64,
+}
+
+const UPSERT_TENANT: &str =
+    "INSERT INTO tenants (snapshot_id, id, name, edition, instance, sandbox, attributes)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (snapshot_id, id) DO UPDATE SET name = excluded.name, edition = excluded.edition,
+       instance = excluded.instance, sandbox = excluded.sandbox, attributes = excluded.attributes";
+const UPSERT_ACCOUNT: &str =
+    "INSERT INTO accounts (snapshot_id, id, username, display_name, email, active, frozen,
+       account_type, created_at, last_login_at, attributes)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT (snapshot_id, id) DO UPDATE SET username = excluded.username,
+       display_name = excluded.display_name, email = excluded.email, active = excluded.active,
+       frozen = excluded.frozen, account_type = excluded.account_type,
+       created_at = excluded.created_at, last_login_at = excluded.last_login_at,
+       attributes = excluded.attributes";
+const UPSERT_APPLICATION: &str =
+    "INSERT INTO applications (snapshot_id, id, name, vendor, attributes)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (snapshot_id, id) DO UPDATE SET name = excluded.name, vendor = excluded.vendor,
+       attributes = excluded.attributes";
+const UPSERT_LICENSE: &str =
+    "INSERT INTO licenses (snapshot_id, id, application_id, name, family, unit, purchased,
+       consumed, unlimited, expires_on, status, attributes)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+     ON CONFLICT (snapshot_id, id) DO UPDATE SET application_id = excluded.application_id,
+       name = excluded.name, family = excluded.family, unit = excluded.unit,
+       purchased = excluded.purchased, consumed = excluded.consumed,
+       unlimited = excluded.unlimited, expires_on = excluded.expires_on,
+       status = excluded.status, attributes = excluded.attributes";
+const UPSERT_ASSIGNMENT: &str =
+    "INSERT INTO assignments (snapshot_id, license_id, account_id, source, assigned_at)
+     VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (snapshot_id, license_id, account_id, source) DO UPDATE SET
+       assigned_at = excluded.assigned_at";
+/// Usage of one account and application merges: logins add up, the latest times win (so a
+/// plugin may send partial aggregates, e.g. one per page of a login log).
+const MERGE_USAGE: &str =
+    "INSERT INTO usage (snapshot_id, account_id, application_id, window_days, logins,
+       last_interactive_at, last_api_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+     ON CONFLICT (snapshot_id, account_id, application_id) DO UPDATE SET
+       window_days = CASE WHEN excluded.window_days > usage.window_days
+                     THEN excluded.window_days ELSE usage.window_days END,
+       logins = usage.logins + excluded.logins,
+       last_interactive_at = CASE
+         WHEN usage.last_interactive_at IS NULL THEN excluded.last_interactive_at
+         WHEN excluded.last_interactive_at IS NULL THEN usage.last_interactive_at
+         WHEN excluded.last_interactive_at > usage.last_interactive_at
+           THEN excluded.last_interactive_at
+         ELSE usage.last_interactive_at END,
+       last_api_at = CASE
+         WHEN usage.last_api_at IS NULL THEN excluded.last_api_at
+         WHEN excluded.last_api_at IS NULL THEN usage.last_api_at
+         WHEN excluded.last_api_at > usage.last_api_at THEN excluded.last_api_at
+         ELSE usage.last_api_at END";
+
+impl SnapshotWriter {
+    /// A writer for snapshot `snapshot_id` of the database in `data_dir`.
+    pub fn open(data_dir: &Path, snapshot_id: i64) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let db = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+        db.busy_timeout(std::time::Duration::from_secs(30))?;
+        // Records of a building snapshot need not survive a power cut on their own: the
+        // snapshot only counts once the run publishes it, and that commit is synced in full
+        // (which syncs the write-ahead log, these batches included).
+        db.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(SnapshotWriter { db, snapshot_id })
+    }
+
+    /// The snapshot written to.
+    pub fn snapshot_id(&self) -> i64 {
+        self.snapshot_id
+    }
+
+    /// Writes a batch of records (JSON lines, [`Record`]) in one transaction: all of it or,
+    /// on an error, none. A line of a kind this host does not know is skipped and reported
+    /// (a newer plugin); a line that is not a record at all refuses the batch.
+    pub fn write_batch(&mut self, batch: &str) -> Result<BatchOutcome, BatchError> {
+        let mut records = Vec::new();
+        let mut outcome = BatchOutcome::default();
+        for (index, line) in batch.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Record>(line) {
+                Ok(record) => records.push(record),
+                Err(error) => match unknown_kind(line) {
+                    Some(kind) => outcome.skipped.push(format!(
+                        "skipped a record of kind `{kind}`, which this invhost does not know; upgrade invhost to keep it"
+                    )),
+                    None => {
+                        return Err(BatchError::Invalid {
+                            line: index + 1,
+                            reason: error.to_string(),
+                        });
+                    }
+                },
+            }
+        }
+        let tx = self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        for record in &records {
+            insert(&tx, self.snapshot_id, record).map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        outcome.written = records.len() as u64;
+        Ok(outcome)
+    }
+}
+
+/// The `kind` of a line that is a JSON object with a string `kind` this host does not know.
+fn unknown_kind(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let kind = value.get("kind")?.as_str()?;
+    let known = RECORD_TABLES.iter().any(|(k, _)| *k == kind);
+    (!known).then(|| kind.chars().take(64).collect())
+}
+
+fn insert(tx: &Transaction<'_>, snapshot: i64, record: &Record) -> rusqlite::Result<usize> {
+    let time = |t: &Option<DateTime<Utc>>| t.as_ref().map(time_text);
+    match record {
+        Record::Tenant(Tenant {
+            id,
+            name,
+            edition,
+            instance,
+            sandbox,
+            attributes,
+        }) => tx.prepare_cached(UPSERT_TENANT)?.execute(params![
+            snapshot,
+            id,
+            name,
+            edition,
+            instance,
+            sandbox,
+            attributes_text(attributes)
+        ]),
+        Record::Account(Account {
+            id,
+            username,
+            display_name,
+            email,
+            active,
+            frozen,
+            account_type,
+            created_at,
+            last_login_at,
+            attributes,
+        }) => tx.prepare_cached(UPSERT_ACCOUNT)?.execute(params![
+            snapshot,
+            id,
+            username,
+            display_name,
+            email,
+            active,
+            frozen,
+            account_type,
+            time(created_at),
+            time(last_login_at),
+            attributes_text(attributes)
+        ]),
+        Record::Application(Application {
+            id,
+            name,
+            vendor,
+            attributes,
+        }) => tx.prepare_cached(UPSERT_APPLICATION)?.execute(params![
+            snapshot,
+            id,
+            name,
+            vendor,
+            attributes_text(attributes)
+        ]),
+        Record::License(License {
+            id,
+            application_id,
+            name,
+            family,
+            unit,
+            purchased,
+            consumed,
+            unlimited,
+            expires_on,
+            status,
+            attributes,
+        }) => tx.prepare_cached(UPSERT_LICENSE)?.execute(params![
+            snapshot,
+            id,
+            application_id,
+            name,
+            enum_text(family),
+            unit,
+            purchased.map(int),
+            consumed.map(int),
+            unlimited,
+            expires_on.map(|d| d.to_string()),
+            enum_text(status),
+            attributes_text(attributes)
+        ]),
+        Record::Assignment(Assignment {
+            account_id,
+            license_id,
+            source,
+            assigned_at,
+        }) => tx.prepare_cached(UPSERT_ASSIGNMENT)?.execute(params![
+            snapshot,
+            license_id,
+            account_id,
+            enum_text(source),
+            time(assigned_at)
+        ]),
+        Record::Usage(Usage {
+            account_id,
+            application_id,
+            window_days,
+            logins,
+            last_interactive_at,
+            last_api_at,
+        }) => tx.prepare_cached(MERGE_USAGE)?.execute(params![
+            snapshot,
+            account_id,
+            application_id.as_deref().unwrap_or(""),
+            window_days,
+            int(*logins),
+            time(last_interactive_at),
+            time(last_api_at)
+        ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::{RunEnd, RunState, Store, Trigger};
+
+    /// A store with one connection and a started run; returns the run and snapshot ids.
+    fn started() -> (tempfile::TempDir, Store, i64, i64) {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(dir.path()).expect("store");
+        store
+            .add_connection("acme", "fixture", &json!({}))
+            .expect("added");
+        let row = store.connection("acme").expect("row");
+        let (run, snapshot) = store.begin_run(&row, Trigger::Manual).expect("begun");
+        (dir, store, run, snapshot)
+    }
+
+    fn line(value: serde_json::Value) -> String {
+        format!("{value}\n")
+    }
+
+    #[test]
+    fn a_bad_line_refuses_the_whole_batch_and_unknown_kinds_are_skipped() {
+        let (dir, _store, _, snapshot) = started();
+        let mut writer = SnapshotWriter::open(dir.path(), snapshot).expect("writer");
+        let account =
+            line(json!({"kind": "account", "id": "a1", "username": "a@x", "active": true}));
+        let error = writer
+            .write_batch(&format!("{account}{{\"kind\": \"account\"}}\n"))
+            .expect_err("the second line lacks fields");
+        assert!(
+            error.to_string().contains("line 2 of a record batch"),
+            "{error}"
+        );
+        let outcome = writer
+            .write_batch(&format!(
+                "{account}{}",
+                line(json!({"kind": "contract", "id": "c1"}))
+            ))
+            .expect("written");
+        assert_eq!(outcome.written, 1);
+        assert_eq!(outcome.skipped.len(), 1);
+        assert!(outcome.skipped[0].contains("`contract`"));
+        let n: i64 = writer
+            .db
+            .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(n, 1, "nothing of the refused batch was written");
+    }
+
+    #[test]
+    fn usage_merges_and_null_times_do_not_win() {
+        let (dir, _store, _, snapshot) = started();
+        let mut writer = SnapshotWriter::open(dir.path(), snapshot).expect("writer");
+        let usage = |logins: u64, ui: Option<&str>, api: Option<&str>| {
+            line(
+                json!({"kind": "usage", "account_id": "a1", "window_days": 90, "logins": logins,
+                        "last_interactive_at": ui, "last_api_at": api}),
+            )
+        };
+        writer
+            .write_batch(&usage(3, Some("2026-01-05T10:00:00Z"), None))
+            .expect("first");
+        writer
+            .write_batch(&usage(2, None, Some("2026-01-02T00:00:00Z")))
+            .expect("second");
+        writer
+            .write_batch(&usage(1, Some("2026-01-04T00:00:00Z"), None))
+            .expect("third");
+        let row: (i64, String, String) = writer
+            .db
+            .query_row(
+                "SELECT logins, last_interactive_at, last_api_at FROM usage",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("one merged row");
+        assert_eq!(
+            row,
+            (
+                6,
+                "2026-01-05T10:00:00Z".to_owned(),
+                "2026-01-02T00:00:00Z".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn a_run_judged_dead_meanwhile_cannot_publish() {
+        let (dir, mut store, run, snapshot) = started();
+        let mut writer = SnapshotWriter::open(dir.path(), snapshot).expect("writer");
+        writer
+            .write_batch(&line(
+                json!({"kind": "account", "id": "a1", "username": "a@x", "active": true}),
+            ))
+            .expect("written");
+        let connection = store.connection("acme").expect("row").id;
+        store.interrupt_run(connection).expect("marked");
+        let row = store
+            .finish_run(
+                run,
+                RunEnd {
+                    state: RunState::Succeeded,
+                    api_calls: None,
+                    warnings: vec![],
+                    error: None,
+                },
+            )
+            .expect("finished");
+        assert_eq!(row.state, RunState::Failed);
+        assert!(row.error.is_some_and(|e| e.contains("marked interrupted")));
+        assert_eq!(store.current_snapshot(connection).expect("query"), None);
+    }
+}

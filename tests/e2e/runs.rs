@@ -1,0 +1,379 @@
+//! `invhost run` and `invhost runs` with the fixture plugin: snapshots made current only on
+//! success, failures and cancellation that keep the previous snapshot, SIGKILL mid-run, one run
+//! per connection, pruning, and usage merged by the host.
+
+use std::{
+    path::Path,
+    process::{Child, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn fixture_settings(accounts: u32, import: Value) -> Value {
+    json!({"accounts": accounts, "token": {"source": "local", "value": "t0ken"}, "import": import})
+}
+
+fn add(env: &Env, name: &str, settings: &Value) {
+    let file = env.write(&format!("{name}.json"), &settings.to_string());
+    env.run(&[
+        "connections",
+        "add",
+        name,
+        "--type",
+        "fixture",
+        "--settings",
+        file.to_str().expect("utf-8 path"),
+    ])
+    .success();
+}
+
+fn update(env: &Env, name: &str, settings: &Value) {
+    let file = env.write(&format!("{name}-update.json"), &settings.to_string());
+    env.run(&[
+        "connections",
+        "update",
+        name,
+        "--settings",
+        file.to_str().expect("utf-8 path"),
+    ])
+    .success();
+}
+
+fn db(env: &Env) -> rusqlite::Connection {
+    rusqlite::Connection::open(env.data_dir().join("invhost.db")).expect("database opens")
+}
+
+fn count(env: &Env, sql: &str) -> i64 {
+    db(env)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Accounts in the connection's current snapshot.
+fn current_accounts(env: &Env, name: &str) -> i64 {
+    db(env)
+        .query_row(
+            "SELECT COUNT(*) FROM accounts a JOIN snapshots s ON s.id = a.snapshot_id
+             JOIN connections c ON c.id = s.connection_id
+             WHERE s.state = 'current' AND c.name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .expect("count")
+}
+
+fn runs(env: &Env) -> Vec<Value> {
+    match env.run(&["runs", "--json"]).json() {
+        Value::Array(runs) => runs,
+        other => panic!("not a list: {other}"),
+    }
+}
+
+/// Starts `invhost run NAME` in the background.
+fn spawn_run(env: &Env, name: &str) -> Child {
+    env.invhost(&["run", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("invhost starts")
+}
+
+/// Waits until the running import has written at least `rows` accounts into its snapshot.
+fn wait_for_building_rows(env: &Env, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let written = db(env)
+            .query_row(
+                "SELECT COUNT(*) FROM accounts a JOIN snapshots s ON s.id = a.snapshot_id
+                 WHERE s.state = 'building'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0);
+        if written >= rows {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import never wrote {rows} rows"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name}");
+}
+
+fn integrity_ok(path: &Path) {
+    let db = rusqlite::Connection::open(path).expect("open");
+    let result: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity check");
+    assert_eq!(result, "ok");
+}
+
+#[test]
+fn a_run_makes_a_current_snapshot_and_the_history_shows_it() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(
+        &env,
+        "alpha",
+        &fixture_settings(
+            50,
+            json!({"batch": 10, "api_calls": 7, "warning": "three seats expire soon", "split_usage": true}),
+        ),
+    );
+    let run = env.run(&["run", "alpha"]);
+    let stdout = run.success();
+    assert!(
+        stdout.contains("alpha: succeeded in ")
+            && stdout.contains("50 accounts, 1 application, 1 license, 50 assignments, 33 usage")
+            && stdout.contains("; 7 API calls."),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr
+            .contains("warning: alpha: three seats expire soon"),
+        "{run:#?}"
+    );
+    let history = runs(&env);
+    assert_eq!(history.len(), 1);
+    let first = &history[0];
+    assert_eq!(first["state"], "succeeded");
+    assert_eq!(first["trigger"], "manual");
+    assert_eq!(first["api_calls"], 7);
+    assert_eq!(
+        first["counts"],
+        json!({"account": 50, "application": 1, "assignment": 50, "license": 1, "usage": 33})
+    );
+    assert_eq!(first["warnings"], json!(["three seats expire soon"]));
+    assert!(first["ended_at"].is_string());
+    assert_eq!(current_accounts(&env, "alpha"), 50);
+    // Usage sent in two halves per account was merged: logins add up, the latest time wins.
+    let logins: i64 = count(&env, "SELECT SUM(logins) FROM usage");
+    let expected: u32 = (0..50u32).filter(|i| !i.is_multiple_of(3)).map(|i| i % 5 + 1).sum();
+    assert_eq!(logins, i64::from(expected));
+    // User 26: 2 logins, the later half on day 26.
+    let (logins, latest): (i64, String) = db(&env)
+        .query_row(
+            "SELECT logins, last_interactive_at FROM usage WHERE account_id = 'u26'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("usage of u26");
+    assert_eq!((logins, latest.as_str()), (2, "2026-01-27T00:00:00Z"));
+    let text = env.run(&["runs"]);
+    assert!(
+        text.success().contains("succeeded") && text.stdout.contains("alpha"),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn a_failed_run_keeps_the_previous_snapshot_and_leaves_no_records_behind() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(&env, "alpha", &fixture_settings(50, json!({"batch": 10})));
+    env.run(&["run", "alpha"]).success();
+    update(
+        &env,
+        "alpha",
+        &fixture_settings(80, json!({"batch": 10, "fail_after_batches": 3})),
+    );
+    let run = env.run(&["run", "alpha"]);
+    let stderr = run.failure();
+    assert!(
+        stderr.contains("alpha: failed after")
+            && stderr.contains("the fixture failed on purpose after 3 batches"),
+        "{run:#?}"
+    );
+    let history = runs(&env);
+    assert_eq!(history[0]["state"], "failed");
+    assert_eq!(history[0]["error_kind"], "upstream");
+    // What the plugin said it spent, from its error's details.
+    assert_eq!(history[0]["api_calls"], 3);
+    assert_eq!(history[1]["state"], "succeeded");
+    assert_eq!(current_accounts(&env, "alpha"), 50);
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM snapshots WHERE state = 'building'"
+        ),
+        0
+    );
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 50);
+}
+
+#[test]
+fn old_snapshots_are_pruned_and_the_history_is_kept() {
+    let env = Env::with_plugins(&[GOOD]);
+    std::fs::create_dir_all(env.data_dir()).expect("data dir");
+    std::fs::write(
+        env.data_dir().join("invhost.toml"),
+        "[runs]\nkeep_snapshots = 2\n",
+    )
+    .expect("config");
+    add(&env, "alpha", &fixture_settings(5, json!({})));
+    for _ in 0..4 {
+        env.run(&["run", "alpha"]).success();
+    }
+    assert_eq!(runs(&env).len(), 4);
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM snapshots WHERE state = 'current'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM snapshots WHERE state = 'previous'"
+        ),
+        1
+    );
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 10);
+}
+
+#[test]
+fn sigkill_mid_run_loses_nothing_and_the_run_is_marked_interrupted() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(&env, "alpha", &fixture_settings(30, json!({})));
+    env.run(&["run", "alpha"]).success();
+    update(
+        &env,
+        "alpha",
+        &fixture_settings(5000, json!({"batch": 20, "pause_ms": 100})),
+    );
+    for round in 0..2 {
+        let mut child = spawn_run(&env, "alpha");
+        wait_for_building_rows(&env, 40);
+        signal(&child, "KILL");
+        let status = child.wait().expect("killed");
+        assert!(!status.success(), "round {round}");
+        integrity_ok(&env.data_dir().join("invhost.db"));
+        assert_eq!(current_accounts(&env, "alpha"), 30, "round {round}");
+        // Listing the runs finds the dead run and marks it, deleting its records.
+        let history = runs(&env);
+        assert_eq!(history[0]["state"], "interrupted", "round {round}");
+        assert!(
+            history[0]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("stopped")),
+            "{history:?}"
+        );
+        assert_eq!(
+            count(
+                &env,
+                "SELECT COUNT(*) FROM snapshots WHERE state = 'building'"
+            ),
+            0
+        );
+        assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 30);
+    }
+    // The next run works.
+    update(&env, "alpha", &fixture_settings(40, json!({})));
+    env.run(&["run", "alpha"]).success();
+    assert_eq!(current_accounts(&env, "alpha"), 40);
+}
+
+#[test]
+fn ctrl_c_cancels_the_run_and_keeps_the_previous_snapshot() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(&env, "alpha", &fixture_settings(30, json!({})));
+    env.run(&["run", "alpha"]).success();
+    update(
+        &env,
+        "alpha",
+        &fixture_settings(5000, json!({"batch": 20, "pause_ms": 100})),
+    );
+    let child = spawn_run(&env, "alpha");
+    wait_for_building_rows(&env, 40);
+    signal(&child, "INT");
+    let started = Instant::now();
+    let output = child.wait_with_output().expect("ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "cancelled promptly"
+    );
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("alpha: cancelled after"), "{stderr}");
+    assert_eq!(runs(&env)[0]["state"], "cancelled");
+    assert_eq!(current_accounts(&env, "alpha"), 30);
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 30);
+}
+
+#[test]
+fn one_run_per_connection_at_a_time() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(
+        &env,
+        "alpha",
+        &fixture_settings(2000, json!({"batch": 20, "pause_ms": 50})),
+    );
+    let mut first = spawn_run(&env, "alpha");
+    wait_for_building_rows(&env, 20);
+    let second = env.run(&["run", "alpha"]);
+    assert!(
+        second
+            .failure()
+            .contains("connection `alpha` is already being imported"),
+        "{second:#?}"
+    );
+    // The live run is not taken for a dead one.
+    assert_eq!(runs(&env)[0]["state"], "running");
+    signal(&first, "KILL");
+    let _ = first.wait();
+}
+
+#[test]
+fn run_all_imports_every_enabled_connection_and_unknown_names_fail() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(&env, "alpha", &fixture_settings(3, json!({})));
+    add(&env, "beta", &fixture_settings(4, json!({})));
+    let run = env.run(&["run", "--all", "--json"]);
+    let finished = run.json();
+    let mut names: Vec<&str> = finished
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|r| r["connection"].as_str().expect("name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["alpha", "beta"]);
+    assert_eq!(current_accounts(&env, "beta"), 4);
+    let missing = env.run(&["run", "gamma"]);
+    assert!(
+        missing.failure().contains("no connection named `gamma`"),
+        "{missing:#?}"
+    );
+    let nothing = Env::with_plugins(&[GOOD]);
+    assert!(
+        nothing
+            .run(&["run", "--all"])
+            .failure()
+            .contains("there is no enabled connection to import")
+    );
+}
+
+#[test]
+fn removing_a_connection_removes_its_snapshots_but_not_its_history() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(&env, "alpha", &fixture_settings(12, json!({})));
+    env.run(&["run", "alpha"]).success();
+    env.run(&["connections", "remove", "alpha"]).success();
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM snapshots"), 0);
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 0);
+    let history = runs(&env);
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0]["connection"], "alpha");
+}
