@@ -160,7 +160,10 @@ fn a_run_makes_a_current_snapshot_and_the_history_shows_it() {
     assert_eq!(current_accounts(&env, "alpha"), 50);
     // Usage sent in two halves per account was merged: logins add up, the latest time wins.
     let logins: i64 = count(&env, "SELECT SUM(logins) FROM usage");
-    let expected: u32 = (0..50u32).filter(|i| !i.is_multiple_of(3)).map(|i| i % 5 + 1).sum();
+    let expected: u32 = (0..50u32)
+        .filter(|i| !i.is_multiple_of(3))
+        .map(|i| i % 5 + 1)
+        .sum();
     assert_eq!(logins, i64::from(expected));
     // User 26: 2 logins, the later half on day 26.
     let (logins, latest): (i64, String) = db(&env)
@@ -198,6 +201,7 @@ fn a_failed_run_keeps_the_previous_snapshot_and_leaves_no_records_behind() {
     let history = runs(&env);
     assert_eq!(history[0]["state"], "failed");
     assert_eq!(history[0]["error_kind"], "upstream");
+    assert_eq!(history[0]["retryable"], false);
     // What the plugin said it spent, from its error's details.
     assert_eq!(history[0]["api_calls"], 3);
     assert_eq!(history[1]["state"], "succeeded");

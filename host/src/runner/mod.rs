@@ -202,6 +202,7 @@ impl<'a> Runner<'a> {
                     api_calls: summary.api_calls,
                     warnings,
                     error: None,
+                    retryable: false,
                 }
             }
             Err(error) => {
@@ -228,6 +229,7 @@ impl<'a> Runner<'a> {
                         .and_then(|e| e.details.get("api_calls"))
                         .and_then(serde_json::Value::as_u64),
                     warnings,
+                    retryable: !cancelled && plugin_error.is_some_and(|e| e.retryable),
                     error: Some((
                         if cancelled { "cancelled".into() } else { kind },
                         if cancelled {

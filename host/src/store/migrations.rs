@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
         warnings TEXT NOT NULL DEFAULT '[]',
         error_kind TEXT,
         error TEXT,
+        retryable INTEGER NOT NULL DEFAULT 0,
         snapshot_id INTEGER
     );
     CREATE INDEX runs_by_connection ON runs (connection_id, id);

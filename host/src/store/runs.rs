@@ -106,6 +106,9 @@ pub struct RunRow {
     pub error_kind: Option<String>,
     /// The error message, when it failed, was cancelled or interrupted.
     pub error: Option<String>,
+    /// Whether the failure is transient (network, rate limit, service unavailable): trying
+    /// again later may succeed.
+    pub retryable: bool,
 }
 
 /// How a run ended, for [`Store::finish_run`].
@@ -119,9 +122,11 @@ pub struct RunEnd {
     pub warnings: Vec<String>,
     /// Error kind and message for a failed or cancelled run.
     pub error: Option<(String, String)>,
+    /// Whether the failure is transient.
+    pub retryable: bool,
 }
 
-const RUN_COLUMNS: &str = "id, connection_name, source_type, trigger, state, started_at, ended_at, counts, api_calls, warnings, error_kind, error";
+const RUN_COLUMNS: &str = "id, connection_name, source_type, trigger, state, started_at, ended_at, counts, api_calls, warnings, error_kind, error, retryable";
 
 fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String, String)> {
     Ok((
@@ -138,6 +143,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String, String)> {
             warnings: Vec::new(),
             error_kind: r.get(10)?,
             error: r.get(11)?,
+            retryable: r.get(12)?,
         },
         r.get(4)?,
         r.get(7)?,
@@ -277,6 +283,7 @@ impl Store {
         let mut end = end;
         if end.state == RunState::Succeeded && (state != "running" || !connection_exists) {
             end.state = RunState::Failed;
+            end.retryable = false;
             end.error = Some((
                 "internal".into(),
                 if connection_exists {
@@ -306,7 +313,7 @@ impl Store {
         let warnings_text = serde_json::to_string(&end.warnings).unwrap_or_else(|_| "[]".into());
         tx.execute(
             "UPDATE runs SET state = ?1, ended_at = ?2, counts = ?3, api_calls = ?4, warnings = ?5,
-                error_kind = ?6, error = ?7,
+                error_kind = ?6, error = ?7, retryable = ?9,
                 snapshot_id = CASE WHEN ?1 = 'succeeded' THEN snapshot_id ELSE NULL END
              WHERE id = ?8",
             params![
@@ -317,7 +324,8 @@ impl Store {
                 warnings_text,
                 error_kind,
                 error,
-                run_id
+                run_id,
+                end.retryable
             ],
         )?;
         tx.commit()?;

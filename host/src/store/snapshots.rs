@@ -464,6 +464,7 @@ mod tests {
                     api_calls: None,
                     warnings: vec![],
                     error: None,
+                    retryable: false,
                 },
             )
             .expect("finished");
