@@ -5,6 +5,10 @@
 //!   `cargo test --workspace ARGS...`.
 //! * `ci`: what CI checks: `cargo fmt --check`, clippy with `-D warnings`, the docs with
 //!   `-D warnings`, and the tests.
+//! * `bench [--users N,N] [--latency-ms MS,MS] [--baseline]`: imports synthetic orgs from the
+//!   Salesforce simulator with the release build (see `bench.rs` and docs/PERFORMANCE.md).
+
+mod bench;
 
 use std::{
     env,
@@ -19,8 +23,11 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "test" => test(&rest),
         "ci" => ci(),
+        "bench" => bench::bench(&rest),
         _ => {
-            eprintln!("usage: cargo xtask test [CARGO TEST ARGS...] | cargo xtask ci");
+            eprintln!(
+                "usage: cargo xtask test [CARGO TEST ARGS...] | cargo xtask ci | cargo xtask bench [--users N,N] [--latency-ms MS,MS] [--baseline]"
+            );
             return ExitCode::from(2);
         }
     };

@@ -40,6 +40,16 @@ struct Args {
     /// The synthetic org's seed [default: 42].
     #[arg(long, value_name = "SEED", requires = "org_users")]
     org_seed: Option<u64>,
+    /// Records per query page (200 to 2000) [default: 2000].
+    #[arg(long, value_name = "N", requires = "org_users",
+          value_parser = clap::value_parser!(u64).range(200..=2000))]
+    page_size: Option<u64>,
+    /// Wait this long before answering each data call (simulated network latency).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
+    /// The org's daily API allowance [default: 15000].
+    #[arg(long, value_name = "N")]
+    api_daily_max: Option<u64>,
     /// Log every request to stderr.
     #[arg(short, long)]
     verbose: bool,
@@ -59,9 +69,13 @@ impl Args {
                 OrgSpec {
                     users,
                     seed: self.org_seed.unwrap_or(spec.seed),
+                    page_size: self
+                        .page_size
+                        .map_or(spec.page_size, |n| usize::try_from(n).unwrap_or(2000)),
                     ..spec
                 }
             }),
+            api_daily_max: self.api_daily_max.unwrap_or(defaults.api_daily_max),
             ..defaults
         }
     }
@@ -103,6 +117,14 @@ async fn serve(args: &Args) -> anyhow::Result<()> {
     let simulator = Simulator::start_on(args.listen, args.config())
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    if args.latency_ms > 0 {
+        simulator
+            .control()
+            .set_faults(invhost_sim_salesforce::Faults {
+                latency_ms: args.latency_ms,
+                ..Default::default()
+            });
+    }
     announce(&simulator).context("writing to stdout")?;
     tokio::signal::ctrl_c()
         .await

@@ -1,0 +1,443 @@
+//! `cargo xtask bench`: imports synthetic orgs from the Salesforce simulator with the release
+//! build and prints what docs/PERFORMANCE.md reports.
+//!
+//! For each scenario it starts `invhost-sim-salesforce` (its own process, so that its memory is
+//! not counted), adds a connection in a fresh data directory, generates the refresh token with
+//! the simulator's automatic approval, then runs `invhost run bench --json` and measures:
+//! wall time, records stored, API calls (the run's own count and the simulator's), and the peak
+//! resident memory of the `invhost` process (`ru_maxrss` from `wait4`). With `--baseline` it
+//! also times `xtask/bench/baseline.py`, a sequential Python client fetching the same pages.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// One import to measure.
+#[derive(Debug, Clone, Copy)]
+struct Scenario {
+    users: u64,
+    latency_ms: u64,
+}
+
+/// What one scenario measured.
+#[derive(Debug)]
+struct Measured {
+    scenario: Scenario,
+    seconds: f64,
+    records: u64,
+    api_calls_run: u64,
+    api_calls_sim: u64,
+    requests_sim: u64,
+    peak_rss_kib: u64,
+    longest_chain: u64,
+    pages_needed: u64,
+    baseline_seconds: Option<f64>,
+}
+
+const PAGE_SIZE: u64 = 2000;
+
+/// Parses `bench [--users 10000,100000] [--latency-ms 0,100] [--baseline]`.
+pub fn bench(args: &[String]) -> Result<(), String> {
+    let mut users = vec![10_000, 100_000];
+    let mut latencies = vec![0];
+    let mut baseline = false;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut list = |name: &str| -> Result<Vec<u64>, String> {
+            let value = args.next().ok_or_else(|| format!("{name} needs a value"))?;
+            value
+                .split(',')
+                .map(|n| n.trim().parse::<u64>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{name} {value}: {e}"))
+        };
+        match arg.as_str() {
+            "--users" => users = list("--users")?,
+            "--latency-ms" => latencies = list("--latency-ms")?,
+            "--baseline" => baseline = true,
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`; usage: cargo xtask bench [--users N,N] [--latency-ms MS,MS] [--baseline]"
+                ));
+            }
+        }
+    }
+    super::cargo(&[
+        "build",
+        "--release",
+        "-p",
+        "invhost",
+        "-p",
+        "invhost-salesforce",
+        "-p",
+        "invhost-sim-salesforce",
+    ])?;
+    let release = target_dir().join("release");
+    println!("{}", machine());
+    let mut results = Vec::new();
+    for &latency_ms in &latencies {
+        for &users in &users {
+            let scenario = Scenario { users, latency_ms };
+            eprintln!("xtask: bench: {users} users, {latency_ms} ms latency");
+            let measured = run_scenario(&release, scenario, baseline)?;
+            print_row(&measured);
+            results.push(measured);
+        }
+    }
+    println!();
+    print_table(&results);
+    Ok(())
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        PathBuf::from,
+    )
+}
+
+/// The CPU model, core count and memory, for the record.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches(" kB").parse::<u64>().ok())
+        .map_or(0.0, |kib| kib as f64 / 1024.0 / 1024.0);
+    format!("machine: {model}, {cores} cores, {mem_gib:.0} GiB")
+}
+
+/// A simulator process, killed on drop.
+struct Sim {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_sim(release: &Path, scenario: Scenario) -> Result<Sim, String> {
+    let mut child = Command::new(release.join("invhost-sim-salesforce"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--org-users",
+            &scenario.users.to_string(),
+            "--auto-approve-after",
+            "1",
+            "--interval",
+            "1",
+            "--latency-ms",
+            &scenario.latency_ms.to_string(),
+            "--api-daily-max",
+            "100000000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("could not start the simulator: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no simulator stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the simulator's address: {e}"))?;
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected simulator output: {line}"))?
+        .trim_end_matches('/')
+        .to_owned();
+    Ok(Sim { child, base })
+}
+
+/// `GET` on the simulator's loopback address; the body as JSON.
+fn sim_get(base: &str, path: &str) -> Result<Value, String> {
+    let address = base.trim_start_matches("http://");
+    let mut stream =
+        TcpStream::connect(address).map_err(|e| format!("connecting to {address}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or("an HTTP answer without a body")?;
+    if head.contains("Transfer-Encoding: chunked") || head.contains("transfer-encoding: chunked") {
+        return Err(format!("{path}: chunked answers are not read here"));
+    }
+    serde_json::from_str(body).map_err(|e| format!("{path}: {e}"))
+}
+
+fn invhost(release: &Path, data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(release.join("invhost"));
+    command
+        .env_remove("INVHOST_DATA_DIR")
+        .env_remove("INVHOST_PLUGINS_DIR")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--plugins-dir")
+        .arg(release)
+        .args(args);
+    command
+}
+
+fn checked(mut command: Command, what: &str) -> Result<String, String> {
+    let output = command
+        .output()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn run_scenario(release: &Path, scenario: Scenario, baseline: bool) -> Result<Measured, String> {
+    let sim = start_sim(release, scenario)?;
+    let data_dir = std::env::temp_dir().join(format!(
+        "invhost-bench-{}-{}-{}",
+        std::process::id(),
+        scenario.users,
+        scenario.latency_ms
+    ));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+    let result = measure(release, &sim, &data_dir, scenario, baseline);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    result
+}
+
+fn measure(
+    release: &Path,
+    sim: &Sim,
+    data_dir: &Path,
+    scenario: Scenario,
+    baseline: bool,
+) -> Result<Measured, String> {
+    let settings = serde_json::json!({
+        "login_url": sim.base,
+        "consumer_key": "SIM_CONSUMER_KEY",
+        "credentials": {"source": "local", "consumer_secret": "SIM_CONSUMER_SECRET", "refresh_token": ""}
+    });
+    let file = data_dir.join("bench.json");
+    std::fs::write(&file, settings.to_string()).map_err(|e| e.to_string())?;
+    let file = file.to_str().ok_or("temporary path is not UTF-8")?;
+    checked(
+        invhost(
+            release,
+            data_dir,
+            &[
+                "connections",
+                "add",
+                "bench",
+                "--type",
+                "salesforce",
+                "--settings",
+                file,
+            ],
+        ),
+        "connections add",
+    )?;
+    checked(
+        invhost(
+            release,
+            data_dir,
+            &[
+                "connections",
+                "generate-token",
+                "bench",
+                "--no-browser",
+                "--timeout",
+                "60",
+            ],
+        ),
+        "connections generate-token",
+    )?;
+    let truth = sim_get(&sim.base, "/__sim/ground-truth")?;
+    let (longest_chain, pages_needed) = chains(&truth);
+    let before = sim_get(&sim.base, "/__sim/stats")?;
+    let started = Instant::now();
+    let child = invhost(release, data_dir, &["run", "bench", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("invhost run: {e}"))?;
+    let (output, peak_rss_kib) = wait_with_rusage(child)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let after = sim_get(&sim.base, "/__sim/stats")?;
+    let runs: Value = serde_json::from_str(&output)
+        .map_err(|e| format!("invhost run --json printed no JSON ({e}): {output}"))?;
+    let run = &runs[0];
+    if run["state"] != "succeeded" {
+        return Err(format!("the import did not succeed: {run}"));
+    }
+    let records = run["counts"]
+        .as_object()
+        .map_or(0, |c| c.values().filter_map(Value::as_u64).sum());
+    let delta = |key: &str| {
+        after[key]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(before[key].as_u64().unwrap_or(0))
+    };
+    let baseline_seconds = if baseline {
+        Some(python_baseline(&sim.base)?)
+    } else {
+        None
+    };
+    Ok(Measured {
+        scenario,
+        seconds,
+        records,
+        api_calls_run: run["api_calls"].as_u64().unwrap_or(0),
+        api_calls_sim: delta("api_calls"),
+        requests_sim: delta("requests"),
+        peak_rss_kib,
+        longest_chain,
+        pages_needed,
+        baseline_seconds,
+    })
+}
+
+/// The longest page chain and the pages all big queries need, from the ground truth: `User`,
+/// `LoginHistory`, `PermissionSetLicenseAssign` and `UserPackageLicense` rows at 2,000 a page.
+fn chains(truth: &Value) -> (u64, u64) {
+    let pages = |rows: u64| rows.div_ceil(PAGE_SIZE).max(1);
+    let users = truth["users"]["total"].as_u64().unwrap_or(0);
+    let logins = truth["login_history_rows"].as_u64().unwrap_or(0);
+    let assigned = |family: &str| {
+        truth["licenses"].as_array().map_or(0, |licenses| {
+            licenses
+                .iter()
+                .filter(|l| l["family"] == family)
+                .filter_map(|l| l["assigned"].as_u64())
+                .sum::<u64>()
+        })
+    };
+    let chains = [
+        pages(users),
+        pages(logins),
+        pages(assigned("permission_set")),
+        pages(assigned("package")),
+    ];
+    (
+        chains.iter().copied().max().unwrap_or(1),
+        chains.iter().sum(),
+    )
+}
+
+/// Waits for the child, reading its stdout, and returns it with the child's peak RSS in KiB.
+fn wait_with_rusage(mut child: Child) -> Result<(String, u64), String> {
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut output = String::new();
+    stdout
+        .read_to_string(&mut output)
+        .map_err(|e| e.to_string())?;
+    let pid = libc::pid_t::try_from(child.id()).map_err(|e| e.to_string())?;
+    let mut status = 0;
+    // SAFETY: `usage` is a plain C struct that wait4 fills; pid is our own child, not yet
+    // reaped (std's Child has not waited on it).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if reaped != pid {
+        return Err(format!("wait4 failed: {}", std::io::Error::last_os_error()));
+    }
+    let errors = err_reader.join().unwrap_or_default();
+    if !libc::WIFEXITED(status) {
+        return Err(format!("invhost run died: {}", errors.trim()));
+    }
+    // Linux reports ru_maxrss in KiB.
+    Ok((output, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+}
+
+fn python_baseline(base: &str) -> Result<f64, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/baseline.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(base)
+        .arg("90")
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the Python baseline failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let answer: Value = serde_json::from_slice(&output.stdout)
+        .map_err(|e| format!("the Python baseline printed no JSON: {e}"))?;
+    answer["seconds"]
+        .as_f64()
+        .ok_or_else(|| "the Python baseline printed no seconds".to_owned())
+}
+
+fn print_row(m: &Measured) {
+    eprintln!(
+        "xtask: bench: {} users: {:.2} s, {} records, {} API calls, {:.1} MiB peak RSS",
+        m.scenario.users,
+        m.seconds,
+        m.records,
+        m.api_calls_run,
+        m.peak_rss_kib as f64 / 1024.0
+    );
+}
+
+fn print_table(results: &[Measured]) {
+    println!(
+        "| users | latency | wall s | records | records/s | API calls (run / sim) | pages needed | longest chain | chain x latency s | peak RSS MiB | Python baseline s |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for m in results {
+        let chain_time = m.longest_chain as f64 * m.scenario.latency_ms as f64 / 1000.0;
+        println!(
+            "| {} | {} ms | {:.2} | {} | {:.0} | {} / {} | {} | {} | {:.1} | {:.1} | {} |",
+            m.scenario.users,
+            m.scenario.latency_ms,
+            m.seconds,
+            m.records,
+            m.records as f64 / m.seconds.max(1e-9),
+            m.api_calls_run,
+            m.api_calls_sim,
+            m.pages_needed,
+            m.longest_chain,
+            chain_time,
+            m.peak_rss_kib as f64 / 1024.0,
+            m.baseline_seconds
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}")),
+        );
+        let _ = m.requests_sim;
+    }
+}
