@@ -72,6 +72,12 @@ pub mod op {
     pub const TEST_CONNECTION: &str = "test_connection";
     /// [`super::ImportRequest`] → [`super::ImportSummary`]; records go through `emit`.
     pub const IMPORT: &str = "import";
+    /// [`super::DemoRequest`] → [`super::DemoEnvironment`]: start a built-in simulator of the
+    /// source. Source types without one answer `unsupported`, which is how the host finds the
+    /// ones that have one. Since plugin-api 1.1.
+    pub const START_DEMO: &str = "start_demo";
+    /// [`super::StopDemoRequest`] → `{}`: stop a demo environment. Since plugin-api 1.1.
+    pub const STOP_DEMO: &str = "stop_demo";
 }
 
 /// Operations the host answers through [`crate::abi::HostCallbacks::call`].
@@ -296,6 +302,53 @@ pub struct ImportSummary {
     /// Things the operator should know that did not fail the run.
     #[serde(default)]
     pub warnings: Vec<String>,
+}
+
+/// Starts a demo environment: a simulator of the source type that the host can connect to,
+/// authorise and import like a real tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoRequest {
+    /// The source type.
+    pub source_type: String,
+    /// How many users the simulated tenant has (the plugin's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<u64>,
+    /// Seed of the simulated data (the plugin's default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// A running demo environment.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoEnvironment {
+    /// Identifies the environment for [`StopDemoRequest`].
+    pub id: String,
+    /// A connection name to suggest (`Demo Salesforce`).
+    pub connection_name: String,
+    /// A complete settings document pointing at the simulator, secrets included (they are the
+    /// simulator's own, not real ones); fields an action fills may be empty.
+    pub settings: serde_json::Value,
+    /// Actions to run, in order, before importing (`generate_refresh_token`); each completes
+    /// without a person (the simulator approves by itself).
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// One or two sentences on what is simulated, for the operator.
+    #[serde(default)]
+    pub description: String,
+}
+
+debug_without_settings!(DemoEnvironment {
+    id,
+    connection_name,
+    actions,
+    description
+});
+
+/// Stops a demo environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StopDemoRequest {
+    /// [`DemoEnvironment::id`].
+    pub id: String,
 }
 
 /// Progress of a long call.

@@ -243,6 +243,18 @@ fn unknown_operations_answer_unsupported() {
 }
 
 #[test]
+fn a_plugin_without_a_demo_answers_unsupported() {
+    let host = RecordingHost::new();
+    for (op, request) in [
+        (op::START_DEMO, json!({"source_type": "probe", "users": 10})),
+        (op::STOP_DEMO, json!({"id": "x"})),
+    ] {
+        let error = invoke(op, request, &host).expect_err("no demo");
+        assert_eq!(error.kind, ErrorKind::UNSUPPORTED, "{op}: {error:?}");
+    }
+}
+
+#[test]
 fn unreadable_requests_are_errors_not_panics() {
     let answer = (module().invoke())(
         RStr::from_str(op::VALIDATE_SETTINGS),

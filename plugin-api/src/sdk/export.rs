@@ -107,6 +107,15 @@ fn dispatch<P: Plugin>(plugin: &P, host: &Host, op: &str, request: &str) -> Resu
                 let request = from_json(request)?;
                 answer(&run(host, plugin.import(request, host))?)
             }
+            op::START_DEMO => {
+                let request = from_json(request)?;
+                answer(&run(host, plugin.start_demo(request, host))?)
+            }
+            op::STOP_DEMO => {
+                let request = from_json(request)?;
+                run(host, plugin.stop_demo(request, host))?;
+                answer(&serde_json::json!({}))
+            }
             other => Err(Error::unsupported(format!(
                 "operation `{other}` is not offered by this plugin; it may need a newer plugin"
             ))),

@@ -20,8 +20,8 @@ use crate::{
     error::Error,
     manifest::Manifest,
     protocol::{
-        ActionRequest, ActionResponse, ImportRequest, ImportSummary, InitRequest, TestReport,
-        TestRequest, ValidateRequest, ValidateResponse,
+        ActionRequest, ActionResponse, DemoEnvironment, DemoRequest, ImportRequest, ImportSummary,
+        InitRequest, StopDemoRequest, TestReport, TestRequest, ValidateRequest, ValidateResponse,
     },
 };
 
@@ -76,6 +76,28 @@ pub trait Plugin: Send + Sync + Sized + 'static {
     /// Imports the inventory: send records with [`Host::emit`] as they arrive, then answer a
     /// summary.
     async fn import(&self, request: ImportRequest, host: &Host) -> Result<ImportSummary, Error>;
+
+    /// Starts a demo environment (a built-in simulator of the source) of one source type, for
+    /// `invhost demo`. It must keep running after this call returns, until
+    /// [`Plugin::stop_demo`]; spawn it on the plugin's runtime. The default answers
+    /// `unsupported` (no demo).
+    async fn start_demo(
+        &self,
+        request: DemoRequest,
+        host: &Host,
+    ) -> Result<DemoEnvironment, Error> {
+        let _ = host;
+        Err(Error::unsupported(format!(
+            "source type `{}` has no demo environment",
+            request.source_type
+        )))
+    }
+
+    /// Stops a demo environment started by [`Plugin::start_demo`].
+    async fn stop_demo(&self, request: StopDemoRequest, host: &Host) -> Result<(), Error> {
+        let _ = (request, host);
+        Err(Error::unsupported("this plugin has no demo environments"))
+    }
 }
 
 /// Checks that `source_type` is one the manifest offers; use it at the top of each method.
