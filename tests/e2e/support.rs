@@ -43,6 +43,9 @@ pub const BAD_API: &str = "fixture_bad_api";
 pub const INIT_FAILS: &str = "fixture_init_fails";
 pub const NOT_A_PLUGIN: &str = "fixture_not_a_plugin";
 pub const OTHER_LAYOUT: &str = "fixture_other_layout";
+/// Supersedes: source types `successor` (supersedes `salesforce`) and `fixture_successor`
+/// (supersedes `fixture`).
+pub const SUCCESSOR: &str = "fixture_successor";
 
 /// A copy of the `invhost` binary alone in its directory, made once per test run.
 fn isolated_binary() -> &'static Path {

@@ -65,6 +65,17 @@ pub(super) enum ConnectionsCommand {
         /// The connection.
         name: String,
     },
+    /// Enable a connection: `run --all`, schedules and supersession consider it again.
+    Enable {
+        /// The connection.
+        name: String,
+    },
+    /// Disable a connection: its data stays, but `run --all`, schedules and supersession
+    /// leave it out (a disabled superseding connection retires nothing).
+    Disable {
+        /// The connection.
+        name: String,
+    },
     /// Authenticate and make one cheap call.
     Test {
         /// The connection.
@@ -126,6 +137,14 @@ pub(super) fn run(context: &Context, command: ConnectionsCommand) -> anyhow::Res
         ConnectionsCommand::Remove { name } => {
             connections.remove(&name)?;
             println!("Removed connection `{name}`.");
+        }
+        ConnectionsCommand::Enable { name } => {
+            crate::store::Store::open(&context.paths.data_dir)?.set_enabled(&name, true)?;
+            println!("Enabled connection `{name}`.");
+        }
+        ConnectionsCommand::Disable { name } => {
+            crate::store::Store::open(&context.paths.data_dir)?.set_enabled(&name, false)?;
+            println!("Disabled connection `{name}`.");
         }
         ConnectionsCommand::Test { name, json } => {
             return test(context, &mut connections, &name, json);

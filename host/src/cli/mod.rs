@@ -5,7 +5,9 @@
 
 mod connections;
 mod cyberark;
+mod export;
 mod plugins;
+mod report;
 mod run;
 mod schema;
 mod settings;
@@ -65,6 +67,13 @@ enum Command {
     Run(run::RunArgs),
     /// Show the run history, newest first.
     Runs(run::RunsArgs),
+    /// Reports over the imported inventory: licenses, unused seats, users.
+    Report {
+        #[command(subcommand)]
+        command: report::ReportCommand,
+    },
+    /// Write the imported inventory to files, one per record kind.
+    Export(export::ExportArgs),
 }
 
 /// Runs the command line; errors are printed by `main` on one line.
@@ -91,6 +100,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Cyberark { command } => cyberark::run(&context, command),
         Command::Run(args) => run::run(&context, args),
         Command::Runs(args) => run::runs(&context, args),
+        Command::Report { command } => report::run(&context, command),
+        Command::Export(args) => export::run(&context, args),
     }
 }
 

@@ -264,6 +264,19 @@ impl Store {
         Ok(())
     }
 
+    /// Enables or disables a connection. A disabled connection keeps its snapshots (reports
+    /// still show them) but is left out of `invhost run --all`, schedules and supersession.
+    pub fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<(), StoreError> {
+        let changed = self.db().execute(
+            "UPDATE connections SET enabled = ?2, updated_at = ?3 WHERE name_key = ?1",
+            params![name_key(name), enabled, now()],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        Ok(())
+    }
+
     /// Removes a connection.
     /// Removes a connection with its snapshots (their records included). Its run history
     /// stays, under the name it had.
@@ -373,6 +386,26 @@ mod tests {
         ));
         assert!(matches!(
             store.remove_connection("nope"),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn enable_and_disable() {
+        let (_dir, mut store) = store();
+        store
+            .add_connection("acme", "salesforce", &json!({}))
+            .expect("added");
+        assert!(
+            store.connection("acme").expect("found").enabled,
+            "enabled when added"
+        );
+        store.set_enabled("ACME", false).expect("disabled");
+        assert!(!store.connection("acme").expect("found").enabled);
+        store.set_enabled("acme", true).expect("enabled");
+        assert!(store.connection("acme").expect("found").enabled);
+        assert!(matches!(
+            store.set_enabled("nope", false),
             Err(StoreError::NotFound(_))
         ));
     }
