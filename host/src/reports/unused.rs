@@ -298,22 +298,19 @@ fn sort(rows: &mut [UnusedRow], connections: &[ScopeConnection]) {
             .unwrap_or(0);
     }
     let position = |name: &str| connections.iter().position(|c| c.name == name);
-    rows.sort_by(|a, b| {
-        let key = |r: &UnusedRow| {
-            (
-                !r.counted,
-                std::cmp::Reverse(r.license_reclaimable),
-                position(&r.connection),
-                r.application.to_lowercase(),
-                r.license.to_lowercase(),
-                r.license_id.clone(),
-                r.reason,
-                // Never (None) sorts before any time; older times first.
-                r.last_activity_at.clone(),
-                r.username.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
+    rows.sort_by_cached_key(|r| {
+        (
+            !r.counted,
+            std::cmp::Reverse(r.license_reclaimable),
+            position(&r.connection),
+            r.application.to_lowercase(),
+            r.license.to_lowercase(),
+            r.license_id.clone(),
+            r.reason,
+            // Never (None) sorts before any time; older times first.
+            r.last_activity_at.clone(),
+            r.username.clone(),
+        )
     });
 }
 

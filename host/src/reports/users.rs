@@ -227,17 +227,12 @@ pub fn users(
         });
     }
     let position = |name: &str| scope.connections.iter().position(|c| c.name == name);
-    rows.sort_by(|a, b| {
+    rows.sort_by_cached_key(|r| {
         (
-            position(&a.connection),
-            a.username.to_lowercase(),
-            &a.account_id,
+            position(&r.connection),
+            r.username.to_lowercase(),
+            r.account_id.clone(),
         )
-            .cmp(&(
-                position(&b.connection),
-                b.username.to_lowercase(),
-                &b.account_id,
-            ))
     });
     let mut totals = UserTotals::default();
     for row in &rows {
