@@ -88,20 +88,20 @@ pub enum ExportError {
     #[error("{} already exists; choose another --out directory, or pass --force to replace the files", .0.display())]
     Exists(PathBuf),
     /// The directory could not be created.
-    #[error("cannot create the directory {}: {source}; check the path and its permissions", path.display())]
+    #[error("cannot create the directory {}: {error}; check the path and its permissions", path.display())]
     CreateDir {
         /// The directory.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not chained, so that it shows once).
+        error: std::io::Error,
     },
     /// A file could not be written.
-    #[error("cannot write {}: {source}; check that the disk has room and the directory is writable", path.display())]
+    #[error("cannot write {}: {error}; check that the disk has room and the directory is writable", path.display())]
     Write {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, not chained, so that it shows once).
+        error: std::io::Error,
     },
 }
 
@@ -247,9 +247,9 @@ pub fn export(
     {
         return Err(ExportError::Exists(existing.clone()));
     }
-    std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
+    std::fs::create_dir_all(dir).map_err(|error| ExportError::CreateDir {
         path: dir.clone(),
-        source,
+        error,
     })?;
     let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
     let mut files = Vec::new();
@@ -271,9 +271,9 @@ pub fn export(
         }
         // Every file is complete: put them in place.
         for (partial, path) in &written {
-            std::fs::rename(partial, path).map_err(|source| ExportError::Write {
+            std::fs::rename(partial, path).map_err(|error| ExportError::Write {
                 path: path.clone(),
-                source,
+                error,
             })?;
         }
         Ok(())
@@ -300,13 +300,13 @@ fn write_file(
     format: ExportFormat,
     path: &Path,
 ) -> Result<u64, ExportError> {
-    let io = |source: std::io::Error| ExportError::Write {
+    let io = |error: std::io::Error| ExportError::Write {
         path: path.to_owned(),
-        source,
+        error,
     };
     let csv_error = |error: csv::Error| ExportError::Write {
         path: path.to_owned(),
-        source: std::io::Error::other(error.to_string()),
+        error: std::io::Error::other(error.to_string()),
     };
     let file = BufWriter::new(File::create(path).map_err(io)?);
     let header = columns(spec.table).unwrap_or_default();

@@ -91,6 +91,10 @@ fn print<R: Report>(report: &R, format: Format) -> anyhow::Result<ExitCode> {
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    write_report(report, format, None, &mut out)?;
-    Ok(ExitCode::SUCCESS)
+    match write_report(report, format, None, &mut out) {
+        // The reader has all it wanted (`| head`).
+        Err(error) if error.is_broken_pipe() => Ok(ExitCode::SUCCESS),
+        Err(error) => Err(error.into()),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
 }

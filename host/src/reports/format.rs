@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width, presets};
 use serde::Serialize;
 
 use super::ReportError;
@@ -70,16 +70,31 @@ pub fn write_report<R: Report>(
     Ok(())
 }
 
-/// A table with `header`; the columns in `right` are right-aligned (numbers).
-pub(crate) fn new_table(header: &[&str], right: &[usize]) -> Table {
+/// A table with `header` (a `\n` in a title makes it two lines). The columns in `numbers` are
+/// right-aligned and, like those in `keep`, never wrapped (at least as wide as their widest
+/// cell); the other columns wrap when the terminal is narrow, down to 8 characters.
+pub(crate) fn new_table(header: &[&str], numbers: &[usize], keep: &[usize]) -> Table {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.iter().copied());
-    for index in right {
+    for index in numbers {
         if let Some(column) = table.column_mut(*index) {
             column.set_cell_alignment(CellAlignment::Right);
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    for index in keep {
+        if let Some(column) = table.column_mut(*index) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    // Text columns wrap, but never below a readable width (the table then runs wider than a
+    // very narrow terminal rather than into one-letter columns).
+    for (index, column) in table.column_iter_mut().enumerate() {
+        if !numbers.contains(&index) && !keep.contains(&index) {
+            column.set_constraint(ColumnConstraint::LowerBoundary(Width::Fixed(8)));
         }
     }
     table

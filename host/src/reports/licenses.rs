@@ -309,6 +309,14 @@ pub(crate) fn license_rows(
     Ok(rows)
 }
 
+/// The family as the table shows it (short, so that it wraps less).
+fn family_cell(family: &str) -> &str {
+    match family {
+        "permission_set" => "perm set",
+        other => other,
+    }
+}
+
 const CSV_HEADER: [&str; 24] = [
     "kind",
     "connection",
@@ -397,34 +405,34 @@ impl Report for LicensesReport {
     }
 
     fn table(&self) -> Table {
-        let days = self.parameters.days;
-        let active = format!("Active {days}d");
-        let mut table = new_table(
-            &[
-                "Connection",
-                "Family",
-                "Application",
-                "License",
-                "Status",
-                "Purchased",
-                "Consumed",
-                "Assigned",
-                &active,
-                "Inactive",
-                "Deactivated",
-                "Unassigned",
-                "Util %",
-                "Expires",
-            ],
-            &[5, 6, 7, 8, 9, 10, 11, 12],
-        );
+        let active = format!("Active\n{}d", self.parameters.days);
+        // Expiry dates only when a license has one.
+        let with_expiry = self.rows.iter().any(|r| r.expires_on.is_some());
+        let mut header = vec![
+            "Connection",
+            "Family",
+            "Application",
+            "License",
+            "Bought",
+            "Used",
+            "Assigned",
+            &active,
+            "Inactive",
+            "Deact.",
+            "Spare",
+            "Util %",
+        ];
+        if with_expiry {
+            header.push("Expires");
+        }
+        let mut table = new_table(&header, &[4, 5, 6, 7, 8, 9, 10, 11], &[12]);
+        let columns = header.len();
         let total_row = |label: String, t: &LicenseTotals| {
             vec![
                 label,
                 String::new(),
                 String::new(),
                 "Total".to_owned(),
-                String::new(),
                 t.purchased.to_string(),
                 t.consumed.to_string(),
                 t.assigned.to_string(),
@@ -435,6 +443,9 @@ impl Report for LicensesReport {
                 cell_pct(t.utilisation_pct),
                 String::new(),
             ]
+            .into_iter()
+            .take(columns)
+            .collect::<Vec<_>>()
         };
         // Each connection's rows, then its total.
         for t in &self.totals.connections {
@@ -445,22 +456,31 @@ impl Report for LicensesReport {
                 } else {
                     (cell_num(r.purchased), cell_num(r.unassigned))
                 };
-                table.add_row(vec![
-                    r.connection.clone(),
-                    r.family.clone(),
-                    r.application.clone(),
-                    r.license.clone(),
-                    r.status.clone(),
-                    purchased,
-                    cell_num(r.consumed),
-                    r.assigned.to_string(),
-                    r.active.to_string(),
-                    r.inactive.to_string(),
-                    r.deactivated.to_string(),
-                    unassigned,
-                    cell_pct(r.utilisation_pct),
-                    r.expires_on.clone().unwrap_or_else(|| "-".to_owned()),
-                ]);
+                let license = if r.status == "active" {
+                    r.license.clone()
+                } else {
+                    format!("{} ({})", r.license, r.status)
+                };
+                table.add_row(
+                    vec![
+                        r.connection.clone(),
+                        family_cell(&r.family).to_owned(),
+                        r.application.clone(),
+                        license,
+                        purchased,
+                        cell_num(r.consumed),
+                        r.assigned.to_string(),
+                        r.active.to_string(),
+                        r.inactive.to_string(),
+                        r.deactivated.to_string(),
+                        unassigned,
+                        cell_pct(r.utilisation_pct),
+                        r.expires_on.clone().unwrap_or_else(|| "-".to_owned()),
+                    ]
+                    .into_iter()
+                    .take(columns)
+                    .collect::<Vec<_>>(),
+                );
             }
             table.add_row(total_row(name, t));
         }
@@ -470,7 +490,7 @@ impl Report for LicensesReport {
 
     fn notes(&self) -> Vec<String> {
         let mut notes = vec![format!(
-            "Active: activity since {}. Util %: active / purchased (/ assigned when purchased is unknown, 0 or unlimited). Totals count active licenses in seats only.",
+            "Bought: purchased. Used: consumed, as the source counts it. Active: assigned, seen since {}. Inactive: assigned, active, not seen since. Deact.: assigned, deactivated. Spare: bought, never assigned. Util %: active / bought (/ assigned when bought is unknown, 0 or unlimited). Totals: active licenses counted in seats.",
             super::format::cell_date(Some(&self.parameters.since))
         )];
         for connection in self.connections.iter().filter(|c| c.retired()) {
@@ -849,10 +869,10 @@ mod tests {
                 .find(|l| l.contains(json_row["license"].as_str().expect("name")))
                 .expect("table line");
             let cells: Vec<&str> = line.split(['│', '┆']).map(str::trim).collect();
-            assert_eq!(cells[8], &record[15], "assigned in {line}");
-            assert_eq!(cells[9], &record[16], "active in {line}");
+            assert_eq!(cells[7], &record[15], "assigned in {line}");
+            assert_eq!(cells[8], &record[16], "active in {line}");
             assert_eq!(
-                cells[13],
+                cells[12],
                 if record[20].is_empty() {
                     "-"
                 } else {
@@ -869,8 +889,10 @@ mod tests {
             .find(|l| l.contains("All connections"))
             .expect("total line");
         let cells: Vec<&str> = all_line.split(['│', '┆']).map(str::trim).collect();
-        assert_eq!(cells[6], total[12].to_string());
-        assert_eq!(cells[13], total[20].to_string());
+        assert_eq!(cells[5], total[12].to_string());
+        assert_eq!(cells[12], total[20].to_string());
+        // A license that is not active says so next to its name.
+        assert!(table.contains("old license (expired)"), "{table}");
         // The unlimited package reads "unlimited" in the table.
         let site = table
             .lines()

@@ -61,20 +61,55 @@ pub enum ReportError {
         "no connection has been imported yet; run `invhost run NAME` (or `invhost run --all`) first"
     )]
     NothingImported,
-    /// Writing the output failed.
+    /// Writing the output failed (the cause is in the message, not chained, so that it shows
+    /// once).
     #[error("cannot write the report: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// Writing CSV failed.
     #[error("cannot write the report as CSV: {0}")]
-    Csv(#[from] csv::Error),
+    Csv(csv::Error),
     /// Writing JSON failed.
     #[error("cannot write the report as JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
+}
+
+impl ReportError {
+    /// Whether the output was closed by the reader (`invhost report ... | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        let kind = match self {
+            ReportError::Io(error) => Some(error.kind()),
+            ReportError::Csv(error) => match error.kind() {
+                csv::ErrorKind::Io(error) => Some(error.kind()),
+                _ => None,
+            },
+            ReportError::Json(error) => error.io_error_kind(),
+            _ => None,
+        };
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    }
 }
 
 impl From<rusqlite::Error> for ReportError {
     fn from(error: rusqlite::Error) -> Self {
         ReportError::Store(StoreError::Sql(error))
+    }
+}
+
+impl From<std::io::Error> for ReportError {
+    fn from(error: std::io::Error) -> Self {
+        ReportError::Io(error)
+    }
+}
+
+impl From<csv::Error> for ReportError {
+    fn from(error: csv::Error) -> Self {
+        ReportError::Csv(error)
+    }
+}
+
+impl From<serde_json::Error> for ReportError {
+    fn from(error: serde_json::Error) -> Self {
+        ReportError::Json(error)
     }
 }
 

@@ -415,6 +415,7 @@ impl Report for UnusedReport {
                 "Last activity",
             ],
             &[5],
+            &[7],
         );
         for r in &self.rows {
             table.add_row(vec![

@@ -353,6 +353,7 @@ impl Report for UsersReport {
                 "Flags",
             ],
             &[7],
+            &[4, 5, 6],
         );
         for r in &self.rows {
             table.add_row(vec![
