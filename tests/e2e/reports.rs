@@ -696,11 +696,7 @@ fn assert_licenses_match(json: &Value, truth: &GroundTruth) {
     for license in &truth.licenses {
         let row = rows
             .iter()
-            .find(|r| {
-                r["connection"] == "sf"
-                    && r["family"] == family_text(license.family)
-                    && r["license"] == license.name.as_str()
-            })
+            .find(|r| r["connection"] == "sf" && r["license_id"] == license.id.as_str())
             .unwrap_or_else(|| panic!("no row for {:?} {}", license.family, license.name));
         let figures = (
             row["purchased"].as_i64(),
@@ -720,6 +716,12 @@ fn assert_licenses_match(json: &Value, truth: &GroundTruth) {
             Some(license.active_assigned),
         );
         assert_eq!(figures, expected, "{:?} {}", license.family, license.name);
+        assert_eq!(
+            row["family"],
+            family_text(license.family),
+            "{}",
+            license.name
+        );
     }
 }
 

@@ -15,8 +15,11 @@
 //! Plus one row per license with seats bought but never assigned (**unassigned**: purchased
 //! minus assigned, when above 0, the license counted in seats and not unlimited).
 //!
+//! Totals leave out only the seats of retired (superseded) licenses: an expired, trial or
+//! disabled license's seats are still seats to cut at renewal.
+//!
 //! Order, biggest wins first: rows are grouped by license; groups of counted licenses come
-//! before groups of licenses left out of totals (retired, not active); then groups with more
+//! before groups of retired licenses; then groups with more
 //! reclaimable seats first; then connection, application, license. Within a group: the
 //! unassigned row, then by reason (the order above), then the oldest activity first (never
 //! logged in before any date), then username.
@@ -27,7 +30,7 @@ use comfy_table::Table;
 use serde::Serialize;
 
 use super::{
-    ReportError, ReportParams, ScopeConnection, ShownParams, Supersession, days_since,
+    RETIRED, ReportError, ReportParams, ScopeConnection, ShownParams, Supersession, days_since,
     format::{Report, cell_date, new_table},
     last_seen_sql,
     licenses::{LicenseRow, license_rows},
@@ -115,7 +118,7 @@ pub struct UnusedRow {
     pub days_inactive: Option<i64>,
     /// Reclaimable seats of the whole license (its group's size, the sort key).
     pub license_reclaimable: u64,
-    /// Whether the license counts in totals (active, in seats, not retired).
+    /// Whether the seats count in the totals (the license is not retired).
     pub counted: bool,
 }
 
@@ -139,7 +142,7 @@ pub struct UnusedTotals {
     pub by_reason: BTreeMap<&'static str, ReasonTotal>,
     /// Per connection: reclaimable seats.
     pub by_connection: BTreeMap<String, u64>,
-    /// Seats listed but left out (licenses retired or not counted).
+    /// Seats listed but left out (of retired licenses).
     pub excluded_seats: u64,
 }
 
@@ -279,7 +282,7 @@ fn seat_row(license: &LicenseRow, reason: Reason, seats: u64) -> UnusedRow {
         last_activity_at: None,
         days_inactive: None,
         license_reclaimable: 0,
-        counted: license.counted,
+        counted: license.status != RETIRED,
     }
 }
 
@@ -449,7 +452,7 @@ impl Report for UnusedReport {
         )];
         if t.excluded_seats > 0 {
             notes.push(format!(
-                "Left out of the totals: {} seats of retired or inactive licenses.",
+                "Left out of the totals: {} seats of retired licenses.",
                 t.excluded_seats
             ));
         }
@@ -604,6 +607,37 @@ mod tests {
             }
         );
         assert_eq!(t.by_connection["acme"], 23);
+    }
+
+    #[test]
+    fn seats_of_an_expired_license_still_count() {
+        let (dir, mut store) = store();
+        let mut expired = license("old", "crm", "package", Some(1));
+        expired["status"] = "expired".into();
+        import(
+            &mut store,
+            dir.path(),
+            "acme",
+            "direct",
+            &[
+                application("crm", "CRM"),
+                expired,
+                account("gone", false, None, None),
+                assign("gone", "old", "package"),
+            ],
+        );
+        let report = unused(&mut store, &Supersession::new(), &params(90)).expect("report");
+        assert_eq!(report.rows.len(), 1);
+        assert_eq!(
+            (
+                report.rows[0].reason,
+                report.rows[0].license_status.as_str(),
+                report.rows[0].counted
+            ),
+            (Reason::Deactivated, "expired", true)
+        );
+        assert_eq!((report.totals.seats, report.totals.excluded_seats), (1, 0));
+        assert_eq!(report.totals.by_reason["deactivated"].accounts, 1);
     }
 
     #[test]
