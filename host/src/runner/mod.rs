@@ -5,7 +5,7 @@
 //! 1. take the connection's run lock ([`lock`]): one run per connection at a time, across
 //!    processes; a run row left `running` by a dead process is marked interrupted here;
 //! 2. start the run: a `running` row and an empty `building` snapshot;
-//! 3. call the plugin's `import` with a [`handler::ImportHandler`]: each batch of records the
+//! 3. call the plugin's `import` with a `ImportHandler`: each batch of records the
 //!    plugin emits is written into the snapshot in its own transaction;
 //! 4. end the run: on success the snapshot becomes current in one transaction synced to disk;
 //!    on failure or cancellation it is deleted and the previous one stays current;
