@@ -38,7 +38,16 @@ fn the_salesforce_schema_compiles_and_has_the_documented_shape() {
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let properties = schema["properties"].as_object().expect("properties");
     let names: Vec<&str> = properties.keys().map(String::as_str).collect();
-    assert_eq!(names, ["login_url", "consumer_key", "credentials", "proxy"]);
+    assert_eq!(
+        names,
+        [
+            "login_url",
+            "consumer_key",
+            "credentials",
+            "proxy",
+            "import"
+        ]
+    );
     assert_eq!(
         schema["required"],
         json!(["login_url", "consumer_key", "credentials"])

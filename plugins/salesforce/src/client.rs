@@ -116,6 +116,17 @@ fn reqwest_proxy(proxy: &ResolvedProxy) -> Result<reqwest::Proxy, Error> {
     Ok(built)
 }
 
+/// An answer read whole: its status, its headers and its (decompressed) body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: reqwest::StatusCode,
+    /// The response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body, gzip already undone.
+    pub body: Vec<u8>,
+}
+
 /// An HTTP client together with what is needed to explain its failures.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -144,6 +155,19 @@ impl Http {
         request: reqwest::RequestBuilder,
         host: &str,
     ) -> Result<(reqwest::StatusCode, String), Error> {
+        let answer = self.exchange_bytes(request, host).await?;
+        let body = String::from_utf8(answer.body)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok((answer.status, body))
+    }
+
+    /// [`Http::exchange`], keeping the headers and the body as bytes (an import reads
+    /// `Sforce-Limit-Info` and parses large pages without a copy into a `String`).
+    pub async fn exchange_bytes(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+    ) -> Result<Answer, Error> {
         let request = request
             .header(reqwest::header::ACCEPT, "application/json")
             .build()
@@ -171,13 +195,20 @@ impl Http {
         }
         .map_err(|error| self.explain(&error, host))?;
         let status = response.status();
-        let body = response
-            .text()
+        let headers = response.headers().clone();
+        let body: Vec<u8> = response
+            .bytes()
             .await
-            .map_err(|error| self.explain(&error, host))?;
-        match self.proxy_refusal(status.as_u16(), &body) {
+            .map_err(|error| self.explain(&error, host))?
+            .into();
+        let text = std::str::from_utf8(&body).unwrap_or_default();
+        match self.proxy_refusal(status.as_u16(), text) {
             Some(error) if !tunnelled => Err(error),
-            _ => Ok((status, body)),
+            _ => Ok(Answer {
+                status,
+                headers,
+                body,
+            }),
         }
     }
 

@@ -6,9 +6,12 @@
 //!   "consumer_key": "3MVG9...",
 //!   "credentials": { "source": "local", "consumer_secret": "...", "refresh_token": "..." },
 //!   "proxy": { "server": "http://proxy.corp:3128",
-//!              "credentials": { "source": "local", "username": "u", "password": "..." } }
+//!              "credentials": { "source": "local", "username": "u", "password": "..." } },
+//!   "import": { "login_history_days": 90, "api_budget_percent": 10, "max_concurrent_queries": 4 }
 //! }
 //! ```
+//!
+//! `proxy` and `import` are optional; every key of `import` has a default.
 
 use invhost_plugin_api::{
     Error, Host, Secret,
@@ -50,6 +53,106 @@ pub struct SalesforceSettings {
     #[serde(default)]
     #[schemars(title = "Proxy")]
     pub proxy: Option<ProxySettings>,
+
+    /// How imports read the org: the login history window, the share of the daily API
+    /// allowance one run may spend, and how many queries run at once. Every key has a default.
+    #[serde(default)]
+    #[schemars(title = "Import")]
+    pub import: ImportSettings,
+}
+
+/// The default of [`ImportSettings::login_history_days`].
+pub const DEFAULT_LOGIN_HISTORY_DAYS: u32 = 90;
+/// The longest login history window: Salesforce keeps `LoginHistory` for about six months.
+pub const MAX_LOGIN_HISTORY_DAYS: u32 = 180;
+/// The default of [`ImportSettings::api_budget_percent`].
+pub const DEFAULT_API_BUDGET_PERCENT: u32 = 10;
+/// The default of [`ImportSettings::max_concurrent_queries`].
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: u32 = 4;
+/// The most requests an import may have in flight at once.
+pub const MAX_CONCURRENT_QUERIES: u32 = 8;
+
+/// How imports read the org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Import")]
+pub struct ImportSettings {
+    /// How many days of login history (LoginHistory) to read for usage: 1 to 180 (Salesforce
+    /// keeps about six months).
+    #[serde(default = "default_login_history_days")]
+    #[schemars(title = "Login history days", range(min = 1, max = 180))]
+    pub login_history_days: u32,
+
+    /// The share of the org's daily API allowance one import may spend, in percent (1 to 100).
+    /// An import that would spend more stops with an error before the call that would cross
+    /// the line.
+    #[serde(default = "default_api_budget_percent")]
+    #[schemars(title = "API budget (%)", range(min = 1, max = 100))]
+    pub api_budget_percent: u32,
+
+    /// How many API requests an import may have in flight at once (1 to 8).
+    #[serde(default = "default_max_concurrent_queries")]
+    #[schemars(title = "Concurrent queries", range(min = 1, max = 8))]
+    pub max_concurrent_queries: u32,
+}
+
+impl Default for ImportSettings {
+    fn default() -> Self {
+        ImportSettings {
+            login_history_days: DEFAULT_LOGIN_HISTORY_DAYS,
+            api_budget_percent: DEFAULT_API_BUDGET_PERCENT,
+            max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+        }
+    }
+}
+
+fn default_login_history_days() -> u32 {
+    DEFAULT_LOGIN_HISTORY_DAYS
+}
+
+fn default_api_budget_percent() -> u32 {
+    DEFAULT_API_BUDGET_PERCENT
+}
+
+fn default_max_concurrent_queries() -> u32 {
+    DEFAULT_MAX_CONCURRENT_QUERIES
+}
+
+impl ImportSettings {
+    /// Records a problem for every value out of its range, naming the field.
+    fn check(&self, v: &mut Validator) {
+        let ranges = [
+            (
+                "import.login_history_days",
+                self.login_history_days,
+                1,
+                MAX_LOGIN_HISTORY_DAYS,
+                " (Salesforce keeps login history for about six months)",
+            ),
+            (
+                "import.api_budget_percent",
+                self.api_budget_percent,
+                1,
+                100,
+                "",
+            ),
+            (
+                "import.max_concurrent_queries",
+                self.max_concurrent_queries,
+                1,
+                MAX_CONCURRENT_QUERIES,
+                "",
+            ),
+        ];
+        for (field, value, min, max, why) in ranges {
+            if !(min..=max).contains(&value) {
+                v.problem(
+                    field,
+                    format!("must be between {min} and {max}{why}; it is {value}"),
+                );
+            }
+        }
+    }
 }
 
 /// Where the consumer secret and the refresh token come from.
@@ -199,6 +302,7 @@ impl Settings for SalesforceSettings {
         if let Some(proxy) = &self.proxy {
             check_proxy(proxy, v);
         }
+        self.import.check(v);
     }
 }
 
@@ -372,6 +476,70 @@ mod tests {
         assert!(warnings[0].contains("TLS to the proxy itself"));
         let none = with(complete(), "/proxy", Value::Null);
         assert_eq!(check(none, Purpose::Save), Ok(vec![]));
+    }
+
+    #[test]
+    fn import_settings_have_defaults_and_ranges() {
+        let (settings, _) =
+            parse_settings::<SalesforceSettings>(&complete(), Purpose::Import).expect("valid");
+        assert_eq!(settings.import, ImportSettings::default());
+        assert_eq!(
+            (
+                settings.import.login_history_days,
+                settings.import.api_budget_percent,
+                settings.import.max_concurrent_queries
+            ),
+            (90, 10, 4)
+        );
+        let mut document = complete();
+        document["import"] = json!({"login_history_days": 30});
+        let (settings, _) =
+            parse_settings::<SalesforceSettings>(&document, Purpose::Save).expect("valid");
+        assert_eq!(settings.import.login_history_days, 30);
+        assert_eq!(settings.import.api_budget_percent, 10);
+
+        let table = [
+            (
+                json!({"login_history_days": 181}),
+                "import.login_history_days: must be between 1 and 180 (Salesforce keeps login \
+                 history for about six months); it is 181",
+            ),
+            (
+                json!({"login_history_days": 0}),
+                "import.login_history_days: must be between 1 and 180",
+            ),
+            (
+                json!({"api_budget_percent": 0}),
+                "import.api_budget_percent: must be between 1 and 100; it is 0",
+            ),
+            (
+                json!({"api_budget_percent": 101}),
+                "import.api_budget_percent: must be between 1 and 100; it is 101",
+            ),
+            (
+                json!({"max_concurrent_queries": 9}),
+                "import.max_concurrent_queries: must be between 1 and 8; it is 9",
+            ),
+            (
+                json!({"max_concurrent_queries": 0}),
+                "import.max_concurrent_queries: must be between 1 and 8; it is 0",
+            ),
+            (json!({"colour": 1}), "import.colour: unknown field"),
+        ];
+        for (import, expected) in table {
+            let mut document = complete();
+            document["import"] = import.clone();
+            let error = check(document, Purpose::Save).expect_err("refused");
+            assert!(error.contains(expected), "{import}: {error}");
+        }
+        let mut document = complete();
+        document["import"] = json!({"api_budget_percent": 0, "max_concurrent_queries": 9});
+        let error = check(document, Purpose::Save).expect_err("refused");
+        assert!(
+            error.contains("import.api_budget_percent")
+                && error.contains("import.max_concurrent_queries"),
+            "every problem in one message: {error}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! * [`client`]: the HTTP client (rustls, proxy) and transport failures as operator messages;
 //! * [`auth`]: Salesforce's OAuth device flow and the refresh-token flow;
 //! * [`rest`]: REST API calls the connection test makes (versions, limits);
+//! * [`import`]: the import: licenses, users, assignments and usage, streamed to the host;
 //! * [`plugin`]: the [`invhost_plugin_api::Plugin`] implementation and the manifest.
 //!
 //! Built as a `cdylib` that the host loads, and as an `rlib` so that its logic is tested
@@ -17,6 +18,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod import;
 pub mod plugin;
 pub mod rest;
 

@@ -103,17 +103,14 @@ impl Plugin for Salesforce {
         test_connection(&request, host).await
     }
 
-    async fn import(&self, request: ImportRequest, _host: &Host) -> Result<ImportSummary, Error> {
+    async fn import(&self, request: ImportRequest, host: &Host) -> Result<ImportSummary, Error> {
         expect_source_type(&self.manifest(), &request.source_type)?;
-        Err(Error::unsupported(
-            "this build of the Salesforce plugin cannot import yet; the import comes with the \
-             next plugin release",
-        ))
+        crate::import::import(&request, host).await
     }
 }
 
 /// An OAuth client for the settings' login host, through the configured proxy.
-fn oauth(
+pub(crate) fn oauth(
     settings: &SalesforceSettings,
     consumer_secret: Secret,
     host: &Host,

@@ -46,6 +46,16 @@ pub struct OrgSpec {
     pub page_size: usize,
     /// How far back `LoginHistory` goes, in days. Default 90.
     pub login_history_days: u32,
+    /// The `User.UserPermissions*` feature flags the org has, by field name
+    /// (`UserPermissionsSupportUser`). Default `None`: all nine. Orgs differ in which
+    /// flags exist; a flag left out is absent from `describe`, selecting it answers 400
+    /// `INVALID_FIELD`, no user holds it, and neither the ground truth nor
+    /// `ActiveFeatureLicenseMetric` lists it. Unknown names are ignored.
+    pub features: Option<Vec<String>>,
+    /// Objects the org does not expose to the importing user (`UserLogin`,
+    /// `ActiveFeatureLicenseMetric`, ...): a query on one answers 400 `INVALID_TYPE` and its
+    /// describe 404, as for an object the org lacks or the user cannot see. Default empty.
+    pub hidden_objects: Vec<String>,
 }
 
 impl Default for OrgSpec {
@@ -55,6 +65,8 @@ impl Default for OrgSpec {
             users: 250,
             page_size: 2000,
             login_history_days: 90,
+            features: None,
+            hidden_objects: Vec::new(),
         }
     }
 }
@@ -534,6 +546,9 @@ pub struct GroundTruth {
     pub users: UserTruth,
     /// `LoginHistory` rows (all within the window).
     pub login_history_rows: u64,
+    /// Of `login_history_rows`, those with `Status = 'Success'`: the logins an import's
+    /// usage records should add up to.
+    pub login_history_successful_rows: u64,
     /// The first (up to) 20 users' last logins; [`SyntheticOrg::user_last_login`]
     /// answers for any user.
     pub last_login_sample: Vec<UserLastLogin>,
@@ -608,6 +623,8 @@ pub struct SyntheticOrg {
     psls: [(i64, i64, Tally); 4],
     packages: [(i64, i64); 3],
     features: [(i64, Tally); 9],
+    /// Which of [`FEATURES`] the org has ([`OrgSpec::features`]).
+    feature_on: [bool; 9],
     truth: GroundTruth,
 }
 
@@ -637,6 +654,11 @@ impl SyntheticOrg {
             psls: [(0, 0, Tally::default()); 4],
             packages: [(0, 0); 3],
             features: [(0, Tally::default()); 9],
+            feature_on: FEATURES.map(|feature| {
+                spec.features
+                    .as_ref()
+                    .is_none_or(|names| names.iter().any(|name| name == feature.0))
+            }),
             truth: GroundTruth {
                 as_of: String::new(),
                 licenses: Vec::new(),
@@ -649,6 +671,7 @@ impl SyntheticOrg {
                     active_inactive_90: 0,
                 },
                 login_history_rows: 0,
+                login_history_successful_rows: 0,
                 last_login_sample: Vec::new(),
             },
         };
@@ -670,6 +693,7 @@ impl SyntheticOrg {
             active_inactive_90: 0,
         };
         let mut login_rows = 0;
+        let mut successful_rows = 0;
         for i in 0..self.user_count() {
             let user = self.user(i);
             users.total += 1;
@@ -680,6 +704,9 @@ impl SyntheticOrg {
                 u64::from(!user.active && (user.psls != 0 || user.packages != 0));
             users.active_inactive_90 += u64::from(user.active && user.inactive_90());
             login_rows += user.logins;
+            successful_rows += (0..user.logins)
+                .filter(|slot| !self.login_failed(i * LOGIN_SLOTS + slot))
+                .count() as u64;
             lic[user.license()].add(&user);
             for (k, tally) in psl.iter_mut().enumerate() {
                 if user.psls & (1 << k) != 0 {
@@ -749,6 +776,9 @@ impl SyntheticOrg {
             ));
         }
         for (k, tally) in feat.iter().enumerate() {
+            if !self.feature_on[k] {
+                continue;
+            }
             let used = to_i64(tally.active);
             let total = used + used / 5 + 2;
             self.features[k] = (total, *tally);
@@ -773,6 +803,7 @@ impl SyntheticOrg {
             licenses,
             users,
             login_history_rows: login_rows,
+            login_history_successful_rows: successful_rows,
             last_login_sample: sample,
         };
     }
@@ -855,7 +886,7 @@ impl SyntheticOrg {
         };
         let mut flags = 0;
         for (k, feature) in FEATURES.iter().enumerate() {
-            if permille(100 + k as u64, feature.2, feature.3) {
+            if self.feature_on[k] && permille(100 + k as u64, feature.2, feature.3) {
                 flags |= 1 << k;
             }
         }
@@ -945,7 +976,10 @@ impl SyntheticOrg {
     pub(crate) fn dense(obj: Obj) -> bool {
         !matches!(
             obj,
-            Obj::PermissionSetLicenseAssign | Obj::UserPackageLicense | Obj::LoginHistory
+            Obj::PermissionSetLicenseAssign
+                | Obj::UserPackageLicense
+                | Obj::LoginHistory
+                | Obj::ActiveFeatureLicenseMetric
         )
     }
 
@@ -964,6 +998,7 @@ impl SyntheticOrg {
                 self.user(pos / n).packages & (1 << (pos % n)) != 0
             }
             Obj::LoginHistory => self.user(pos / LOGIN_SLOTS).logins > pos % LOGIN_SLOTS,
+            Obj::ActiveFeatureLicenseMetric => self.feature_on[(pos as usize) / METRIC_DAYS.len()],
             _ => true,
         }
     }
@@ -1138,6 +1173,29 @@ impl SyntheticOrg {
         }
     }
 
+    /// Whether the `LoginHistory` row at `pos` is a failed login (never a user's newest).
+    fn login_failed(&self, pos: u64) -> bool {
+        !pos.is_multiple_of(LOGIN_SLOTS) && self.roll(pos, 52).is_multiple_of(20)
+    }
+
+    /// Whether the org has field `name` of `obj` (the canonical name): every field but the
+    /// feature flags [`OrgSpec::features`] leaves out.
+    pub(crate) fn has_field(&self, obj: Obj, name: &str) -> bool {
+        obj != Obj::User
+            || FEATURES
+                .iter()
+                .position(|feature| feature.0 == name)
+                .is_none_or(|k| self.feature_on[k])
+    }
+
+    /// Whether the org hides `obj` from the importing user ([`OrgSpec::hidden_objects`]).
+    pub(crate) fn hides(&self, obj: Obj) -> bool {
+        self.spec
+            .hidden_objects
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(obj.name()))
+    }
+
     fn login_value(&self, pos: u64, name: &str) -> Value {
         let i = pos / LOGIN_SLOTS;
         let slot = pos % LOGIN_SLOTS;
@@ -1156,7 +1214,7 @@ impl SyntheticOrg {
             7 | 8 => ("Remote Access 2.0", "Salesforce for iOS", "N/A"),
             _ => ("Remote Access 2.0", "Data Loader", "REST API"),
         };
-        let failed = slot != 0 && self.roll(pos, 52).is_multiple_of(20);
+        let failed = self.login_failed(pos);
         match name {
             "UserId" => json!(make_id(Obj::User, i)),
             "LoginTime" => json!(self.datetime(ago)),

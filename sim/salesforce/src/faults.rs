@@ -9,9 +9,10 @@ use serde::{Deserialize, Serialize};
 ///
 /// | fault | answer |
 /// |---|---|
-/// | `expire_session_after_page: Some(k)` | the next `query`/`queryAll` chain serves `k` pages; fetching page `k + 1` ends every session (as [`crate::Control::expire_access_tokens`]) and answers 401 `INVALID_SESSION_ID` "Session expired or invalid". `Some(0)` refuses the query itself. After a refresh the same `nextRecordsUrl` works. |
+/// | `expire_session_after_page: Some(k)` | the next `query`/`queryAll` chain that has more than `k` pages serves `k` pages (smaller queries leave the fault armed); fetching page `k + 1` ends every session (as [`crate::Control::expire_access_tokens`]) and answers 401 `INVALID_SESSION_ID` "Session expired or invalid". `Some(0)` refuses the next query itself. After a refresh the same `nextRecordsUrl` works. |
 /// | `rate_limit_once` | 403 `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]` |
 /// | `unavailable_once` | 503 `[{"message":"Server temporarily unavailable","errorCode":"SERVER_UNAVAILABLE"}]` |
+/// | `unavailable_times: n` | the same 503 for each of the next `n` data calls (a lasting outage: a client's retries run out), counting down |
 /// | `truncated_json_once` | the next `query`/describe answer is 200 with its JSON cut in half |
 /// | `html_once` | 200 `text/html`, a maintenance page |
 /// | `latency_ms` | every data call waits this long first |
@@ -26,6 +27,8 @@ pub struct Faults {
     pub rate_limit_once: bool,
     /// See the table above.
     pub unavailable_once: bool,
+    /// See the table above.
+    pub unavailable_times: u32,
     /// See the table above.
     pub truncated_json_once: bool,
     /// See the table above.

@@ -445,6 +445,44 @@ fn matches(org: &SyntheticOrg, obj: Obj, pos: u64, cond: &Cond) -> bool {
 }
 
 impl Plan {
+    /// Checks the plan against what this org has: a hidden object answers `INVALID_TYPE`
+    /// and a feature flag the org lacks `INVALID_FIELD`, as on Salesforce.
+    pub(crate) fn check_org(&self, org: &SyntheticOrg) -> Result<(), QueryError> {
+        if org.hides(self.obj) {
+            return Err(QueryError {
+                code: "INVALID_TYPE",
+                message: format!(
+                    "sObject type '{}' is not supported. If you are attempting to use a custom \
+                     object, be sure to append the '__c' after the entity name. Please \
+                     reference your WSDL or the describe call for the appropriate names.",
+                    self.obj.name()
+                ),
+            });
+        }
+        let paths = self
+            .fields
+            .iter()
+            .chain(self.conds.iter().map(|cond| &cond.path))
+            .chain(self.order.iter().map(|(path, _)| path));
+        for path in paths {
+            let on = path.hops.last().map_or(self.obj, |hop| hop.2);
+            if !org.has_field(on, path.field.name) {
+                return Err(QueryError {
+                    code: "INVALID_FIELD",
+                    message: format!(
+                        "No such column '{}' on entity '{}'. If you are attempting to use a \
+                         custom field, be sure to append the '__c' after the custom field name. \
+                         Please reference your WSDL or the describe call for the appropriate \
+                         names.",
+                        path.field.name,
+                        on.name()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn selects(&self, org: &SyntheticOrg, pos: u64) -> bool {
         org.exists(self.obj, pos)
             && self

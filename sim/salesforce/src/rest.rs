@@ -8,7 +8,7 @@
 //!   Resources are routes of [`versioned`]: `/limits` here; `query`, `queryAll`, their
 //!   `nextRecordsUrl` pages and `sobjects/X/describe` in `rest_query.rs`.
 //! - Before admission the gate applies armed faults ([`crate::Faults`]): latency, then
-//!   a one-shot 403, 503 or HTML answer (not counted).
+//!   a one-shot 403, 503 or HTML answer, or one of a run of 503s (not counted).
 //!
 //! Errors are Salesforce's JSON array: `[{"message": "...", "errorCode": "..."}]`.
 
@@ -162,7 +162,9 @@ fn one_shot_fault(shared: &Shared) -> Option<Response> {
     if std::mem::take(&mut faults.rate_limit_once) {
         return Some(refused(ApiRefusal::LimitExceeded(usage)));
     }
-    if std::mem::take(&mut faults.unavailable_once) {
+    let lasting = faults.unavailable_times > 0;
+    faults.unavailable_times = faults.unavailable_times.saturating_sub(1);
+    if std::mem::take(&mut faults.unavailable_once) || lasting {
         return Some(api_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVER_UNAVAILABLE",

@@ -3,15 +3,19 @@
 //!
 //! - `GET /services/data/vNN.N/query?q=SOQL` (and `queryAll`, which answers the same:
 //!   the synthetic org has no deleted rows): `{"totalSize","done"[,"nextRecordsUrl"],
-//!   "records"}` in pages of [`crate::OrgSpec::page_size`] rows (or the
-//!   `Sforce-Query-Options: batchSize=N` header, clamped to 200..=2000).
+//!   "records"}` in pages of [`crate::OrgSpec::page_size`] rows, or fewer when the
+//!   `Sforce-Query-Options: batchSize=N` header (clamped to 200..=2000) asks for fewer: as
+//!   on Salesforce, the batch size is a hint that the server may answer with smaller pages,
+//!   and `page_size` plays the server's own limit (wide rows make Salesforce page sooner).
 //!   `nextRecordsUrl` is `/services/data/vNN.N/query/01g…AAA-OFFSET`; fetching it again
 //!   (after a 401, say) answers the same page. An unknown locator answers 400
 //!   `INVALID_QUERY_LOCATOR`.
 //! - `GET /services/data/vNN.N/sobjects/OBJECT/describe`: `{"name","label","queryable",
 //!   "fields":[{"name","label","type","nillable","relationshipName","referenceTo"}]}`.
 //! - `Accept-Encoding: gzip` gets a gzip body with `Content-Encoding: gzip`.
-//! - Without an org every object is unknown: 400 `INVALID_TYPE` / 404 for describe.
+//! - Without an org every object is unknown: 400 `INVALID_TYPE` / 404 for describe; so are
+//!   the org's [`crate::OrgSpec::hidden_objects`]. A feature flag the org lacks
+//!   ([`crate::OrgSpec::features`]) is missing from describe and answers `INVALID_FIELD`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -123,7 +127,14 @@ pub(crate) async fn query(
     };
     let gzip = accepts_gzip(&headers);
     let version = version_of(uri.path());
-    let page_size = batch_size(&headers).unwrap_or(org.spec().page_size).max(1);
+    if let Err(e) = plan.check_org(&org) {
+        return query_error(&e);
+    }
+    let page_size = batch_size(&headers)
+        .map_or(org.spec().page_size, |asked| {
+            asked.min(org.spec().page_size)
+        })
+        .max(1);
     if plan.count_only {
         let body = json!({"totalSize": plan.count(&org), "done": true, "records": []});
         return json_answer(&shared, &body, gzip);
@@ -159,13 +170,20 @@ pub(crate) async fn query(
     };
     {
         let mut state = shared.lock();
-        match state.faults.expire_session_after_page.take() {
+        match state.faults.expire_session_after_page {
             Some(0) => {
+                state.faults.expire_session_after_page = None;
                 state.expire_access_tokens();
                 state.uncount_api_call();
                 return refused(ApiRefusal::InvalidSession);
             }
-            armed => chain.expire_at_page = armed,
+            // Only a chain that has a page k + 1 takes the fault; smaller queries leave it
+            // armed for a later one.
+            Some(k) if total > u64::from(k) * page_size as u64 => {
+                state.faults.expire_session_after_page = None;
+                chain.expire_at_page = Some(k);
+            }
+            _ => {}
         }
     }
     serve_page(&shared, &org, chain, None, 0, &version, gzip)
@@ -289,12 +307,16 @@ pub(crate) async fn describe(
         .next()
         .unwrap_or_default()
         .to_owned();
-    let (Some(_), Some(obj)) = (shared.org.as_ref(), Obj::from_name(&object)) else {
+    let (Some(org), Some(obj)) = (shared.org.as_ref(), Obj::from_name(&object)) else {
         return not_found().await;
     };
+    if org.hides(obj) {
+        return not_found().await;
+    }
     let fields: Vec<Value> = obj
         .fields()
         .iter()
+        .filter(|field| org.has_field(obj, field.name))
         .map(|field| {
             let (relationship, reference_to) = match field.kind {
                 Kind::Ref(target, rel) => (json!(rel), json!([target.name()])),

@@ -20,6 +20,7 @@ fn org_config(users: usize, page_size: usize) -> SimConfig {
             users,
             page_size,
             login_history_days: 90,
+            ..OrgSpec::default()
         }),
         ..config()
     }
@@ -311,6 +312,11 @@ async fn counts_in_the_data_equal_the_ground_truth() {
         .walk(token, "SELECT UserId, LoginTime, LoginType, Status FROM LoginHistory WHERE LoginTime >= LAST_N_DAYS:91")
         .await;
     assert_eq!(rows, truth.login_history_rows);
+    assert_eq!(
+        logins.iter().filter(|l| l["Status"] == "Success").count() as u64,
+        truth.login_history_successful_rows
+    );
+    assert!(truth.login_history_successful_rows < truth.login_history_rows);
     let mut newest: HashMap<&str, &str> = HashMap::new();
     for login in &logins {
         if login["Status"] == "Success" {
@@ -569,4 +575,130 @@ async fn without_an_org_queries_find_no_object() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body[0]["errorCode"], "INVALID_TYPE");
+}
+
+#[tokio::test]
+async fn orgs_differ_in_feature_flags_and_readable_objects() {
+    let harness = Harness::start(SimConfig {
+        org: Some(OrgSpec {
+            users: 400,
+            page_size: 300,
+            features: Some(vec!["UserPermissionsSupportUser".to_owned()]),
+            hidden_objects: vec!["userlogin".to_owned()],
+            ..OrgSpec::default()
+        }),
+        ..config()
+    })
+    .await;
+    let tokens = harness.authorize().await;
+    let token = text(&tokens, "access_token");
+
+    // Describe lists the one flag the org has; selecting another is INVALID_FIELD.
+    let describe: Value = harness
+        .get(&format!("{V}/sobjects/User/describe"), Some(token))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let flags: Vec<&str> = describe["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| text(f, "name"))
+        .filter(|name| name.starts_with("UserPermissions"))
+        .collect();
+    assert_eq!(flags, ["UserPermissionsSupportUser"]);
+    let (status, body) = harness
+        .soql_json(token, "SELECT Id, UserPermissionsMarketingUser FROM User")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body[0]["errorCode"], "INVALID_FIELD");
+    let truth = harness.sim.ground_truth().expect("org");
+    let features: Vec<&str> = truth
+        .licenses
+        .iter()
+        .filter(|l| l.family == LicenseFamily::Feature)
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(features, ["SupportUser"]);
+    let (total, metrics, _) = harness
+        .walk(token, "SELECT FeatureType FROM ActiveFeatureLicenseMetric")
+        .await;
+    assert_eq!(total, 3);
+    assert!(metrics.iter().all(|m| m["FeatureType"] == "SupportUser"));
+
+    // A hidden object is INVALID_TYPE, and its describe is not found.
+    let (status, body) = harness
+        .soql_json(token, "SELECT UserId FROM UserLogin WHERE IsFrozen = true")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body[0]["errorCode"], "INVALID_TYPE");
+    let hidden = harness
+        .get(&format!("{V}/sobjects/UserLogin/describe"), Some(token))
+        .await;
+    assert_eq!(hidden.status(), StatusCode::NOT_FOUND);
+
+    // batchSize may ask for smaller pages than the org serves, never larger ones.
+    for (asked, served) in [("batchSize=2000", 300), ("batchSize=200", 200)] {
+        let page: Value = harness
+            .http
+            .get(harness.url(&format!("{V}/query")))
+            .query(&[("q", "SELECT Id FROM User")])
+            .header("Sforce-Query-Options", asked)
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            page["records"].as_array().map(Vec::len),
+            Some(served),
+            "{asked}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lasting_outages_and_session_expiry_on_the_next_long_query() {
+    let harness = Harness::start(org_config(700, 300)).await;
+    let control = harness.sim.control();
+    let tokens = harness.authorize().await;
+    let token = text(&tokens, "access_token");
+
+    control.set_faults(Faults {
+        unavailable_times: 2,
+        ..Faults::default()
+    });
+    for left in [1, 0] {
+        let (status, _) = harness.soql_json(token, "SELECT Id FROM User").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(control.faults().unavailable_times, left);
+    }
+    let before = control.api_calls();
+    let (status, _) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        control.api_calls(),
+        before + 1,
+        "refused calls were not billed"
+    );
+
+    // A one-page query leaves the fault armed for the next query long enough to reach it.
+    control.set_faults(Faults {
+        expire_session_after_page: Some(1),
+        ..Faults::default()
+    });
+    let (status, _) = harness
+        .soql_json(token, "SELECT Id FROM Organization")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(control.faults().expire_session_after_page, Some(1));
+    let (_, first) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(control.faults(), Faults::default());
+    let second = harness
+        .get(text(&first, "nextRecordsUrl"), Some(token))
+        .await;
+    assert_eq!(second.status(), StatusCode::UNAUTHORIZED);
 }

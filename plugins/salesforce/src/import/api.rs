@@ -1,0 +1,456 @@
+//! Every data request of an import goes through [`Api::get`]: cancellation, the API budget,
+//! the concurrency limit, the access token (refreshed once, single-flight, on an expired
+//! session), bounded retries with jittered exponential backoff, and errors that name the
+//! object being read.
+//!
+//! | answer | what happens |
+//! |---|---|
+//! | 200 with JSON of the expected shape | returned |
+//! | 200 cut short or not JSON (an HTML maintenance page) | retried |
+//! | 401 `INVALID_SESSION_ID` | the access token is refreshed once, then the **same URL** is asked again (a `nextRecordsUrl` stays valid across sessions) |
+//! | 401 `INVALID_SESSION_ID` saying a scope is required | an `auth` error: the connected app lacks the `api` scope |
+//! | 403 `REQUEST_LIMIT_EXCEEDED`, 429, 500, 502, 503, 504, timeouts and dropped connections | retried |
+//! | any other answer | an error at once, naming the object and Salesforce's error code |
+//!
+//! Retries: [`ATTEMPTS`] attempts in all, waiting [`FIRST_DELAY`] then twice as long each
+//! time (at most [`MAX_DELAY`]), each wait stretched by a random amount of up to its own
+//! length so that concurrent queries do not retry in step.
+
+use std::{
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use invhost_plugin_api::{Error, ErrorKind, Host, Secret};
+use serde::{Deserialize, de::DeserializeOwned};
+use tokio::sync::{Mutex, Semaphore};
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::{
+    auth::{OAuth, Rotation},
+    client::{Answer, Http},
+    import::budget::{Budget, LimitInfo, parse_limit_info},
+};
+
+/// Attempts per request, the first included, before a transient failure becomes an error.
+pub const ATTEMPTS: usize = 4;
+/// The wait before the first retry.
+pub const FIRST_DELAY: Duration = Duration::from_millis(250);
+/// The longest wait between two attempts (before jitter).
+pub const MAX_DELAY: Duration = Duration::from_secs(4);
+
+/// The batch size asked of every query (Salesforce's largest; it may answer with less).
+pub const QUERY_OPTIONS: &str = "batchSize=2000";
+
+/// The access token of the run, refreshed at most once per expired session however many
+/// requests notice the expiry at the same time.
+#[derive(Debug)]
+pub struct Tokens {
+    oauth: OAuth,
+    rotation: Rotation,
+    host: Host,
+    /// The session generation and its access token. A request remembers the generation it
+    /// used; only a request whose generation is still current refreshes.
+    current: RwLock<(u64, Secret)>,
+    /// The refresh token (rotated ones replace it); its lock makes refreshing single-flight.
+    refresh_token: Mutex<Secret>,
+}
+
+impl Tokens {
+    /// Tokens as issued by the first refresh of the run.
+    pub fn new(
+        oauth: OAuth,
+        rotation: Rotation,
+        host: Host,
+        access_token: Secret,
+        refresh_token: Secret,
+    ) -> Self {
+        Tokens {
+            oauth,
+            rotation,
+            host,
+            current: RwLock::new((0, access_token)),
+            refresh_token: Mutex::new(refresh_token),
+        }
+    }
+
+    fn current(&self) -> (u64, Secret) {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Refreshes the access token if generation `seen` is still the current one; otherwise
+    /// another request refreshed meanwhile, and its token is used. A rotated refresh token
+    /// is stored through the host before the new access token is used (see `auth.rs`).
+    pub async fn refresh(&self, seen: u64) -> Result<(), Error> {
+        let mut refresh_token = self.refresh_token.lock().await;
+        if self.current().0 != seen {
+            return Ok(());
+        }
+        debug!("The session expired; refreshing the access token.");
+        let tokens = self
+            .oauth
+            .refresh(&refresh_token, self.rotation, &self.host)
+            .await?;
+        if let Some(rotated) = tokens.refresh_token {
+            *refresh_token = rotated;
+        }
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        *current = (seen + 1, tokens.access_token);
+        Ok(())
+    }
+}
+
+/// One entry of Salesforce's REST error array.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiErrorBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    error_code: String,
+}
+
+fn error_body(body: &[u8]) -> ApiErrorBody {
+    serde_json::from_slice::<Vec<ApiErrorBody>>(body)
+        .ok()
+        .and_then(|errors| errors.into_iter().next())
+        .or_else(|| serde_json::from_slice::<ApiErrorBody>(body).ok())
+        .unwrap_or_default()
+}
+
+/// The `details` key of a refusal that carries Salesforce's `errorCode`, so that callers can
+/// tell an object the org lacks (`INVALID_TYPE`) from other failures.
+pub const ERROR_CODE_DETAIL: &str = "salesforce_error_code";
+
+/// Salesforce's error code of an error made by [`Api::get`], if it had one.
+pub fn error_code(error: &Error) -> Option<&str> {
+    error.details.get(ERROR_CODE_DETAIL)?.as_str()
+}
+
+/// A failure worth another attempt: what to tell the operator if it is the last one, and
+/// the error kind it would have.
+#[derive(Debug)]
+struct Transient {
+    cause: String,
+    kind: ErrorKind,
+}
+
+/// What one attempt came to.
+enum Attempt<T> {
+    Done(T),
+    Expired,
+    Retry(Transient),
+}
+
+/// The REST API of one org for one import.
+#[derive(Debug)]
+pub struct Api {
+    http: Http,
+    instance_url: Url,
+    host_name: String,
+    version: String,
+    tokens: Tokens,
+    /// The run's API budget and call counter.
+    pub budget: Budget,
+    in_flight: Semaphore,
+    host: Host,
+    backoff: ExponentialBuilder,
+}
+
+impl Api {
+    /// The API of the org at `instance_url`, version `version` (`62.0`), with at most
+    /// `concurrency` requests in flight.
+    pub fn new(
+        http: Http,
+        instance_url: Url,
+        version: String,
+        tokens: Tokens,
+        budget: Budget,
+        concurrency: usize,
+        host: Host,
+    ) -> Self {
+        let host_name = instance_url.host_str().unwrap_or_default().to_owned();
+        Api {
+            http,
+            instance_url,
+            host_name,
+            version,
+            tokens,
+            budget,
+            in_flight: Semaphore::new(concurrency.max(1)),
+            host,
+            backoff: ExponentialBuilder::default()
+                .with_min_delay(FIRST_DELAY)
+                .with_max_delay(MAX_DELAY)
+                .with_factor(2.0)
+                .with_max_times(ATTEMPTS - 1)
+                .with_jitter(),
+        }
+    }
+
+    /// The API version in use (`62.0`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The URL of a SOQL query.
+    pub fn query_url(&self, soql: &str) -> Result<Url, Error> {
+        let mut url = self.url(&format!("/services/data/v{}/query", self.version))?;
+        url.query_pairs_mut().append_pair("q", soql);
+        Ok(url)
+    }
+
+    /// The URL of an object's describe.
+    pub fn describe_url(&self, object: &str) -> Result<Url, Error> {
+        self.url(&format!(
+            "/services/data/v{}/sobjects/{object}/describe",
+            self.version
+        ))
+    }
+
+    /// A path (a `nextRecordsUrl`) on the org's instance.
+    pub fn url(&self, path: &str) -> Result<Url, Error> {
+        let url = self.instance_url.join(path).map_err(|e| {
+            Error::upstream(format!(
+                "Salesforce answered an unusable next page `{path}` ({e})"
+            ))
+        })?;
+        if url.origin() != self.instance_url.origin() {
+            // The access token goes only to the org's own instance.
+            return Err(Error::upstream(format!(
+                "Salesforce pointed at `{path}`, outside the org's instance; invhost does not \
+                 send the token there"
+            )));
+        }
+        Ok(url)
+    }
+
+    /// GETs `url` while reading `object` and parses the answer as `T`; see the module docs.
+    pub async fn get<T: DeserializeOwned>(&self, object: &str, url: &Url) -> Result<T, Error> {
+        let mut delays = self.backoff.build();
+        let mut refreshed = false;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (generation, token) = self.tokens.current();
+            match self.attempt(object, url, &token).await? {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Expired if refreshed => {
+                    return Err(Error::auth(format!(
+                        "{object}: Salesforce refused the session again right after a refresh; \
+                         test the connection, and generate a new refresh token if it keeps \
+                         failing"
+                    )));
+                }
+                Attempt::Expired => {
+                    self.tokens.refresh(generation).await?;
+                    refreshed = true;
+                }
+                Attempt::Retry(transient) => match delays.next() {
+                    Some(delay) => {
+                        warn!(
+                            object,
+                            attempt = attempts,
+                            cause = %transient.cause,
+                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                            "Request failed; retrying."
+                        );
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => {
+                        let times = match attempts {
+                            2 => "twice".to_owned(),
+                            3 => "three times".to_owned(),
+                            4 => "four times".to_owned(),
+                            n => format!("{n} times"),
+                        };
+                        return Err(Error::new(
+                            transient.kind,
+                            format!("{object}: {} {times}; try again later", transient.cause),
+                        )
+                        .retryable(true));
+                    }
+                },
+            }
+        }
+    }
+
+    /// One request: cancellation, budget and concurrency first, then the answer sorted.
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        object: &str,
+        url: &Url,
+        token: &Secret,
+    ) -> Result<Attempt<T>, Error> {
+        self.host.check_cancelled()?;
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .map_err(|_| Error::internal("the request limiter was closed"))?;
+        self.host.check_cancelled()?;
+        self.budget.reserve(object)?;
+        let request = self
+            .http
+            .client()
+            .get(url.clone())
+            .bearer_auth(token.expose())
+            .header("Sforce-Query-Options", QUERY_OPTIONS);
+        let answer = match self.http.exchange_bytes(request, &self.host_name).await {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.budget.settle(false, None);
+                return match error.kind {
+                    ErrorKind::NETWORK if error.retryable => Ok(Attempt::Retry(Transient {
+                        cause: error.message,
+                        kind: ErrorKind::NETWORK,
+                    })),
+                    _ => Err(error),
+                };
+            }
+        };
+        let code = error_body_if_failed(&answer);
+        let reported = answer
+            .headers
+            .get("sforce-limit-info")
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_limit_info);
+        let billed = reported.is_some() && code.error_code != "REQUEST_LIMIT_EXCEEDED";
+        self.budget.settle(billed, reported);
+        self.sort(object, answer, code, reported)
+    }
+
+    /// Sorts an answer into a value, an expired session, a retry, or an error.
+    fn sort<T: DeserializeOwned>(
+        &self,
+        object: &str,
+        answer: Answer,
+        refusal: ApiErrorBody,
+        reported: Option<LimitInfo>,
+    ) -> Result<Attempt<T>, Error> {
+        let status = answer.status.as_u16();
+        let said = if refusal.error_code.is_empty() {
+            String::new()
+        } else {
+            format!(" {}: {}", refusal.error_code, refusal.message)
+        };
+        match status {
+            200..=299 => match serde_json::from_slice::<T>(&answer.body) {
+                Ok(value) => Ok(Attempt::Done(value)),
+                Err(error) => {
+                    let html = answer.body.trim_ascii_start().starts_with(b"<");
+                    let cause = if html {
+                        "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
+                    } else if error.is_eof() {
+                        "Salesforce's answer was cut short".to_owned()
+                    } else {
+                        // serde's message names the field, never a value.
+                        format!("Salesforce's answer could not be read ({error})")
+                    };
+                    Ok(Attempt::Retry(Transient {
+                        cause,
+                        kind: ErrorKind::UPSTREAM,
+                    }))
+                }
+            },
+            401 if refusal.message.to_ascii_lowercase().contains("scope") => {
+                Err(Error::auth(format!(
+                    "{object}: the token may not call the REST API ({}: {}); add the `api` (and \
+                     `refresh_token`) scope to the connected app's OAuth scopes, then generate \
+                     a new refresh token",
+                    refusal.error_code, refusal.message
+                )))
+            }
+            401 => Ok(Attempt::Expired),
+            403 | 429 if status == 429 || refusal.error_code == "REQUEST_LIMIT_EXCEEDED" => {
+                let usage = reported
+                    .map(|r| format!(" ({} of {} daily calls used)", r.used, r.max))
+                    .unwrap_or_default();
+                Ok(Attempt::Retry(Transient {
+                    cause: format!("Salesforce refused for too many requests{said}{usage}"),
+                    kind: ErrorKind::RATE_LIMITED,
+                }))
+            }
+            500 | 502 | 503 | 504 => Ok(Attempt::Retry(Transient {
+                cause: format!("Salesforce answered {status}{said}"),
+                kind: ErrorKind::UPSTREAM,
+            })),
+            _ => {
+                let mut error = match status {
+                    403 => Error::auth(format!(
+                        "{object}: Salesforce refused access (HTTP 403{said}); the user the token \
+                         belongs to needs API Enabled, View Setup and Configuration and Manage \
+                         Users"
+                    )),
+                    _ => Error::upstream(format!(
+                        "{object}: Salesforce answered HTTP {status}{}",
+                        if said.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", said.trim_start())
+                        }
+                    )),
+                };
+                if !refusal.error_code.is_empty() {
+                    error = error.with_details(serde_json::json!({
+                        ERROR_CODE_DETAIL: refusal.error_code
+                    }));
+                }
+                Err(error)
+            }
+        }
+    }
+}
+
+/// The error body of a failed answer (empty for a success).
+fn error_body_if_failed(answer: &Answer) -> ApiErrorBody {
+    if answer.status.is_success() {
+        ApiErrorBody::default()
+    } else {
+        error_body(&answer.body)
+    }
+}
+
+/// Shares an [`Api`] between the import's tasks.
+pub type SharedApi = Arc<Api>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_read_leniently() {
+        let array = error_body(
+            br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#,
+        );
+        assert_eq!(array.error_code, "INVALID_SESSION_ID");
+        let object = error_body(br#"{"message":"m","errorCode":"X"}"#);
+        assert_eq!(
+            (object.error_code.as_str(), object.message.as_str()),
+            ("X", "m")
+        );
+        let html = error_body(b"<html>down</html>");
+        assert!(html.error_code.is_empty());
+    }
+
+    #[test]
+    fn the_backoff_grows_with_jitter_and_stops() {
+        let builder = ExponentialBuilder::default()
+            .with_min_delay(FIRST_DELAY)
+            .with_max_delay(MAX_DELAY)
+            .with_factor(2.0)
+            .with_max_times(ATTEMPTS - 1)
+            .with_jitter();
+        let delays: Vec<Duration> = builder.build().collect();
+        assert_eq!(delays.len(), ATTEMPTS - 1);
+        for (i, delay) in delays.iter().enumerate() {
+            let base = FIRST_DELAY * 2u32.pow(u32::try_from(i).expect("small"));
+            assert!(*delay >= base && *delay < base * 2, "{i}: {delay:?}");
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The import: one Salesforce org read into the inventory model and streamed to the host.
+//!
+//! 1. The access token is refreshed (a rotated refresh token is stored first, as in the
+//!    connection test), and the newest API version is picked from the (unbilled) versions
+//!    list.
+//! 2. `Organization` is read alone: its answer's `Sforce-Limit-Info` tells the org's daily
+//!    allowance before anything runs in parallel ([`budget`]).
+//! 3. The big objects that need nothing else start streaming at once
+//!    (`PermissionSetLicenseAssign`, `UserPackageLicense`, `LoginHistory`), while the small
+//!    tables are read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`,
+//!    `PackageLicense`, describe `User`, the frozen `UserLogin` rows, and the latest
+//!    `ActiveFeatureLicenseMetric` and `ActivePermSetLicenseMetric` snapshots. `UserLogin` and
+//!    the metrics are optional: an org that lacks them, or a user who may not read them, gets
+//!    a warning in the summary instead of a failure.
+//! 4. The tenant, applications and licenses are emitted, then `User` streams (with the
+//!    feature flags describe found, so a flag the org lacks is never selected).
+//! 5. Feature licenses of an org without metrics are emitted last, their consumption counted
+//!    while `User` streamed (active users with the flag).
+//!
+//! At most `import.max_concurrent_queries` requests are in flight at once; every request goes
+//! through [`api::Api::get`] (budget, session refresh, retries). Big objects are never held
+//! whole: each page is mapped, emitted and dropped while the next one is being fetched
+//! ([`stream`]). Only the small tables stay in memory (licenses, profiles, frozen user ids,
+//! metrics).
+//!
+//! # What the host receives
+//!
+//! - Records arrive in batches, one or more per page, in no particular order across objects:
+//!   an assignment or a usage record may come before the account it names. Every reference
+//!   points at a record of the same import once it has ended.
+//! - Ids: see [`mapping`]. Each record is sent once, except `usage`.
+//! - `usage` records (`application_id` null, `window_days` = `import.login_history_days`) may
+//!   come several times for one account: **the host merges usage records with the same
+//!   `(account_id, application_id)` within a run by adding up `logins` and keeping the latest
+//!   `last_interactive_at` and `last_api_at`**. The import relies on that rule: it sums
+//!   `LoginHistory` page by page without holding every user's totals ([`usage`]).
+//! - [`ImportSummary`]: record counts per kind, the billed API calls this run made
+//!   (`api_calls`), and warnings. A failed import's error carries `{"api_calls": N}` in its
+//!   details too.
+
+pub mod api;
+pub mod budget;
+pub mod mapping;
+pub mod queries;
+pub mod rows;
+pub mod stream;
+pub mod usage;
+
+use std::sync::Arc;
+
+use invhost_plugin_api::{
+    Error, Host,
+    model::Record,
+    protocol::{ImportRequest, ImportSummary, Purpose},
+    settings::parse_settings,
+};
+use tracing::{info, warn};
+
+use crate::{
+    auth::Rotation,
+    config::{ImportSettings, SalesforceSettings},
+    import::{
+        api::{Api, SharedApi, Tokens},
+        budget::Budget,
+        mapping::UserContext,
+        queries::{UserDescribe, optional},
+        rows::{
+            FeatureMetricRow, LoginRow, OrganizationRow, PackageLicenseRow, PermSetMetricRow,
+            PermissionSetLicenseAssignRow, PermissionSetLicenseRow, ProfileRow, UserLicenseRow,
+            UserLoginRow, UserPackageLicenseRow, UserRow,
+        },
+        stream::{Emitter, Sink, Task, collect, stream},
+        usage::UsageAggregator,
+    },
+    rest::{Session, newest},
+};
+
+/// Imports the org the request's settings point at; see the module documentation.
+pub async fn import(request: &ImportRequest, host: &Host) -> Result<ImportSummary, Error> {
+    let (settings, _) = parse_settings::<SalesforceSettings>(&request.settings, Purpose::Import)?;
+    let credentials = settings.credentials.resolve(host)?;
+    let (http, oauth) = crate::plugin::oauth(&settings, credentials.consumer_secret, host)?;
+    let rotation = if settings.credentials.read_only() {
+        Rotation::ReadOnly
+    } else {
+        Rotation::Store
+    };
+    let tokens = oauth
+        .refresh(&credentials.refresh_token, rotation, host)
+        .await?;
+    host.check_cancelled()?;
+    let session = Session::new(http.clone(), &tokens)?;
+    let versions = session.versions().await?;
+    let version = newest(&versions)
+        .map(|v| v.version.clone())
+        .ok_or_else(|| Error::upstream("Salesforce listed no API versions; check login_url"))?;
+    let refresh_token = tokens
+        .refresh_token
+        .clone()
+        .unwrap_or(credentials.refresh_token);
+    let api = Arc::new(Api::new(
+        http,
+        session.instance_url().clone(),
+        version,
+        Tokens::new(
+            oauth,
+            rotation,
+            host.clone(),
+            tokens.access_token.clone(),
+            refresh_token,
+        ),
+        Budget::new(settings.import.api_budget_percent),
+        usize::try_from(settings.import.max_concurrent_queries).unwrap_or(1),
+        host.clone(),
+    ));
+    let result = run(&api, &settings.import, host).await;
+    let calls = api.budget.calls();
+    match result {
+        Ok(summary) => {
+            info!(
+                connection = %request.connection.name,
+                api_calls = calls,
+                records = ?summary.counts,
+                "Import finished."
+            );
+            Ok(summary)
+        }
+        Err(error) => Err(with_api_calls(error, calls)),
+    }
+}
+
+/// Adds `{"api_calls": N}` to an error's details (keeping what is there), so the run history
+/// shows what a failed run spent.
+pub fn with_api_calls(mut error: Error, calls: u64) -> Error {
+    let mut details = match std::mem::take(&mut error.details) {
+        serde_json::Value::Object(map) => map,
+        serde_json::Value::Null => serde_json::Map::new(),
+        other => serde_json::Map::from_iter([("detail".to_owned(), other)]),
+    };
+    details.insert("api_calls".to_owned(), calls.into());
+    error.details = serde_json::Value::Object(details);
+    error
+}
+
+/// Maps each row to one record.
+struct Each<F>(F);
+
+impl<R, F> Sink<R> for Each<F>
+where
+    F: FnMut(R) -> Record + Send + 'static,
+{
+    fn page(&mut self, rows: Vec<R>, out: &mut Vec<Record>) -> Result<(), Error> {
+        out.extend(rows.into_iter().map(&mut self.0));
+        Ok(())
+    }
+}
+
+/// `LoginHistory` into usage records.
+struct Logins(UsageAggregator);
+
+impl Sink<LoginRow> for Logins {
+    fn page(&mut self, rows: Vec<LoginRow>, out: &mut Vec<Record>) -> Result<(), Error> {
+        self.0.page(rows, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut Vec<Record>) {
+        self.0.finish(out);
+    }
+}
+
+/// `User` into accounts and their profile and feature assignments, counting active holders
+/// of each feature flag.
+struct Users {
+    context: UserContext,
+    holders: Vec<u64>,
+}
+
+impl Sink<UserRow> for Users {
+    fn page(&mut self, rows: Vec<UserRow>, out: &mut Vec<Record>) -> Result<(), Error> {
+        for row in rows {
+            mapping::user(row, &self.context, &mut self.holders, out);
+        }
+        Ok(())
+    }
+}
+
+/// What every streamed query of one import shares.
+struct Streams {
+    api: SharedApi,
+    emitter: Emitter,
+    host: Host,
+}
+
+impl Streams {
+    /// Streams `soql` into `sink` in a task of its own.
+    fn spawn<R, S>(
+        &self,
+        object: &'static str,
+        soql: String,
+        sink: S,
+    ) -> Task<Result<(S, u64), Error>>
+    where
+        R: serde::de::DeserializeOwned + Send + 'static,
+        S: Sink<R>,
+    {
+        Task::spawn(stream::<R, S>(
+            Arc::clone(&self.api),
+            self.emitter.clone(),
+            self.host.clone(),
+            object,
+            soql,
+            sink,
+        ))
+    }
+}
+
+/// The small tables of phase 1.
+struct Tables {
+    user_licenses: Vec<UserLicenseRow>,
+    profiles: Vec<ProfileRow>,
+    permission_set_licenses: Vec<PermissionSetLicenseRow>,
+    packages: Vec<PackageLicenseRow>,
+    describe: UserDescribe,
+    frozen: Result<Vec<UserLoginRow>, String>,
+    feature_metrics: Result<Vec<FeatureMetricRow>, String>,
+    perm_set_metrics: Result<Vec<PermSetMetricRow>, String>,
+}
+
+async fn tables(api: &SharedApi) -> Result<Tables, Error> {
+    let (
+        user_licenses,
+        profiles,
+        permission_set_licenses,
+        packages,
+        describe,
+        frozen,
+        feature_metrics,
+        perm_set_metrics,
+    ) = tokio::try_join!(
+        collect::<UserLicenseRow>(api, "UserLicense", queries::USER_LICENSES),
+        collect::<ProfileRow>(api, "Profile", queries::PROFILES),
+        collect::<PermissionSetLicenseRow>(
+            api,
+            "PermissionSetLicense",
+            queries::PERMISSION_SET_LICENSES
+        ),
+        collect::<PackageLicenseRow>(api, "PackageLicense", queries::PACKAGE_LICENSES),
+        queries::describe_user(api),
+        async { optional(collect::<UserLoginRow>(api, "UserLogin", queries::FROZEN_USERS).await) },
+        async {
+            optional(
+                queries::latest::<FeatureMetricRow>(
+                    api,
+                    "ActiveFeatureLicenseMetric",
+                    queries::FEATURE_METRICS,
+                )
+                .await,
+            )
+        },
+        async {
+            optional(
+                queries::latest::<PermSetMetricRow>(
+                    api,
+                    "ActivePermSetLicenseMetric",
+                    queries::PERM_SET_METRICS,
+                )
+                .await,
+            )
+        },
+    )?;
+    Ok(Tables {
+        user_licenses,
+        profiles,
+        permission_set_licenses,
+        packages,
+        describe,
+        frozen,
+        feature_metrics,
+        perm_set_metrics,
+    })
+}
+
+async fn run(
+    api: &SharedApi,
+    settings: &ImportSettings,
+    host: &Host,
+) -> Result<ImportSummary, Error> {
+    let emitter = Emitter::new(host.clone());
+    let mut warnings = Vec::new();
+
+    let organization = collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::upstream("Organization: Salesforce answered no row"))?;
+    emitter
+        .emit(vec![mapping::tenant(&organization, api.version())])
+        .await?;
+
+    let streams = Streams {
+        api: Arc::clone(api),
+        emitter: emitter.clone(),
+        host: host.clone(),
+    };
+    let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(
+        "PermissionSetLicenseAssign",
+        queries::PERMISSION_SET_ASSIGNMENTS.to_owned(),
+        Each(mapping::permission_set_assignment),
+    );
+    let package_assignments = streams.spawn::<UserPackageLicenseRow, _>(
+        "UserPackageLicense",
+        queries::PACKAGE_ASSIGNMENTS.to_owned(),
+        Each(mapping::package_assignment),
+    );
+    let logins = streams.spawn::<LoginRow, _>(
+        "LoginHistory",
+        queries::login_history(chrono::Utc::now(), settings.login_history_days),
+        Logins(UsageAggregator::new(settings.login_history_days)),
+    );
+
+    let tables = tables(api).await?;
+
+    let mut records = Vec::new();
+    for row in &tables.user_licenses {
+        records.extend(mapping::user_license(row));
+    }
+    let perm_set_metrics = tables.perm_set_metrics.unwrap_or_else(|reason| {
+        warn!(%reason, "ActivePermSetLicenseMetric is not readable.");
+        Vec::new()
+    });
+    for row in &tables.permission_set_licenses {
+        let metric = perm_set_metrics
+            .iter()
+            .find(|m| m.permission_set_license_id == row.id);
+        records.extend(mapping::permission_set_license(row, metric));
+    }
+    for row in &tables.packages {
+        records.extend(mapping::package_license(row));
+    }
+    let feature_metrics = match tables.feature_metrics {
+        Ok(rows) => rows,
+        Err(reason) => {
+            warnings.push(format!(
+                "ActiveFeatureLicenseMetric could not be read ({reason}): feature licenses show \
+                 no purchased count, and their consumption counts the active users with each \
+                 flag"
+            ));
+            Vec::new()
+        }
+    };
+    let features = tables.describe.features.clone();
+    let mut counted_later = Vec::new();
+    for field in &features {
+        records.push(mapping::feature_application(field));
+        let metric = feature_metrics
+            .iter()
+            .find(|m| m.feature_type == mapping::feature_type(field));
+        match metric {
+            Some(metric) => records.push(mapping::feature_license(field, Some(metric), 0)),
+            None => counted_later.push(field.clone()),
+        }
+    }
+    emitter.emit(records).await?;
+
+    let frozen = match tables.frozen {
+        Ok(rows) => Some(rows.into_iter().map(|row| row.user_id).collect()),
+        Err(reason) => {
+            warnings.push(format!(
+                "UserLogin could not be read ({reason}): whether users are frozen is unknown; \
+                 the importing user needs Manage Users to read it"
+            ));
+            None
+        }
+    };
+    let context = UserContext {
+        profiles: mapping::profile_table(tables.profiles),
+        frozen,
+        features: features.clone(),
+    };
+    let holders = vec![0; features.len()];
+    let users = streams.spawn::<UserRow, _>(
+        "User",
+        queries::users(&tables.describe),
+        Users { context, holders },
+    );
+
+    let (users, _, _, _) = tokio::try_join!(
+        async { users.join().await? },
+        async { permission_set_assignments.join().await? },
+        async { package_assignments.join().await? },
+        async { logins.join().await? },
+    )?;
+
+    let (users, _) = users;
+    let late: Vec<Record> = counted_later
+        .iter()
+        .filter_map(|field| {
+            let k = features.iter().position(|f| f == field)?;
+            Some(mapping::feature_license(field, None, users.holders[k]))
+        })
+        .collect();
+    emitter.emit(late).await?;
+
+    if api.budget.latest().is_none() {
+        warnings.push(
+            "Salesforce sent no Sforce-Limit-Info header, so import.api_budget_percent could \
+             not be enforced"
+                .to_owned(),
+        );
+    }
+    Ok(ImportSummary {
+        counts: emitter.counts(),
+        api_calls: Some(api.budget.calls()),
+        warnings,
+    })
+}

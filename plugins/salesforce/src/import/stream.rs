@@ -1,0 +1,173 @@
+//! Reading a query page by page: each page is mapped to records, emitted and dropped before
+//! the one after it is mapped, while the next page is already being fetched (one page ahead,
+//! no more), so a big object never sits in memory whole.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use invhost_plugin_api::{Error, Host, model::Record, protocol::Progress};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::import::{api::SharedApi, rows::QueryPage};
+
+/// Aborts its task when dropped: a prefetch nobody waits for any more (the import failed or
+/// was cancelled) stops instead of spending API calls.
+#[derive(Debug)]
+pub struct Task<T>(pub JoinHandle<T>);
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Task<T> {
+    /// Spawns `future` on the runtime.
+    pub fn spawn<F>(future: F) -> Self
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        Task(tokio::spawn(future))
+    }
+
+    /// Waits for the task; a panic in it becomes an `internal` error.
+    pub async fn join(mut self) -> Result<T, Error> {
+        (&mut self.0).await.map_err(|error| {
+            Error::internal(format!("an import task failed: {error}; this is a bug"))
+        })
+    }
+}
+
+/// Sends records to the host and counts them per kind.
+#[derive(Debug, Clone)]
+pub struct Emitter {
+    host: Host,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl Emitter {
+    /// An emitter into `host`.
+    pub fn new(host: Host) -> Self {
+        Emitter {
+            host,
+            counts: Arc::default(),
+        }
+    }
+
+    /// Records sent so far, per kind.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sends one batch. The host's `emit` blocks (it writes to the database), so it runs on
+    /// the blocking pool, never on the runtime's workers, which keep fetching meanwhile.
+    pub async fn emit(&self, records: Vec<Record>) -> Result<(), Error> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            for record in &records {
+                *counts.entry(record.kind().to_owned()).or_default() += 1;
+            }
+        }
+        let host = self.host.clone();
+        tokio::task::spawn_blocking(move || host.emit(&records))
+            .await
+            .map_err(|error| Error::internal(format!("emitting records failed: {error}")))?
+    }
+}
+
+/// What a streamed query does with its rows.
+pub trait Sink<R>: Send + 'static {
+    /// Maps one page of rows into records (pushed to `out`).
+    fn page(&mut self, rows: Vec<R>, out: &mut Vec<Record>) -> Result<(), Error>;
+
+    /// Pushes the records that only the end of the stream completes.
+    fn finish(&mut self, out: &mut Vec<Record>) {
+        let _ = out;
+    }
+}
+
+/// Fetches one page in a task of its own.
+fn fetch<R>(api: &SharedApi, object: &'static str, url: Url) -> Task<Result<QueryPage<R>, Error>>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    let api = Arc::clone(api);
+    Task::spawn(async move { api.get::<QueryPage<R>>(object, &url).await })
+}
+
+/// Runs `soql` to its last page through `sink`, emitting each page's records and reporting
+/// progress (stage `object`, rows done, `totalSize`). Returns the sink and the rows read.
+pub async fn stream<R, S>(
+    api: SharedApi,
+    emitter: Emitter,
+    host: Host,
+    object: &'static str,
+    soql: String,
+    mut sink: S,
+) -> Result<(S, u64), Error>
+where
+    R: DeserializeOwned + Send + 'static,
+    S: Sink<R>,
+{
+    let mut pending = Some(fetch::<R>(&api, object, api.query_url(&soql)?));
+    let mut done: u64 = 0;
+    while let Some(task) = pending.take() {
+        let page = task.join().await??;
+        host.check_cancelled()?;
+        if !page.done {
+            let next = page.next_records_url.as_deref().ok_or_else(|| {
+                Error::upstream(format!(
+                    "{object}: Salesforce said more rows follow but gave no nextRecordsUrl"
+                ))
+            })?;
+            pending = Some(fetch::<R>(&api, object, api.url(next)?));
+        }
+        let rows = page.records.len() as u64;
+        let mut out = Vec::with_capacity(page.records.len() * 2);
+        sink.page(page.records, &mut out)?;
+        if pending.is_none() {
+            sink.finish(&mut out);
+        }
+        emitter.emit(out).await?;
+        done += rows;
+        host.progress(&Progress {
+            stage: object.to_owned(),
+            done,
+            total: Some(page.total_size),
+        });
+    }
+    Ok((sink, done))
+}
+
+/// Runs `soql` to its last page and keeps every row: for the small tables only.
+pub async fn collect<R>(api: &SharedApi, object: &'static str, soql: &str) -> Result<Vec<R>, Error>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    let mut url = api.query_url(soql)?;
+    let mut rows = Vec::new();
+    loop {
+        let page: QueryPage<R> = api.get(object, &url).await?;
+        rows.extend(page.records);
+        match (page.done, page.next_records_url) {
+            (false, Some(next)) => url = api.url(&next)?,
+            (false, None) => {
+                return Err(Error::upstream(format!(
+                    "{object}: Salesforce said more rows follow but gave no nextRecordsUrl"
+                )));
+            }
+            (true, _) => return Ok(rows),
+        }
+    }
+}

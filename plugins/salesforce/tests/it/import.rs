@@ -1,0 +1,791 @@
+//! `import` against the simulator's synthetic org: everything emitted is compared with the
+//! simulator's ground truth, with and without injected faults; budget, scope, missing fields,
+//! missing objects and cancellation.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use invhost_plugin_api::{
+    Error, ErrorKind, Host,
+    abi::{FfiError, HostCallbacks, LogLevel},
+    abi_stable::std_types::{RResult, RStr, RString},
+    model::{Account, AssignmentSource, License, LicenseFamily as Family, Record, Usage},
+    protocol::{ConnectionInfo, ImportRequest, ImportSummary},
+    sdk::{Plugin, testing::RecordingHost},
+};
+use invhost_salesforce::{Salesforce, plugin::SOURCE_TYPE};
+use invhost_sim_salesforce::{
+    Faults, GroundTruth, LicenseFamily, OrgSpec, SimConfig, Simulator, SyntheticOrg,
+};
+use serde_json::{Value, json};
+
+use crate::support::{generate_token, local_settings, simulator};
+
+const USERS: usize = 3_000;
+const PAGE: usize = 500;
+
+/// A simulator serving an org of `users` users in pages of `page_size`.
+async fn org_sim(users: usize, page_size: usize, config: SimConfig) -> Simulator {
+    let org = config.org.clone().unwrap_or_default();
+    simulator(SimConfig {
+        auto_approve_after_polls: Some(1),
+        org: Some(OrgSpec {
+            users,
+            page_size,
+            ..org
+        }),
+        ..config
+    })
+    .await
+}
+
+/// Settings with a freshly generated refresh token, and `import` settings if given.
+async fn settings(sim: &Simulator, import: Option<Value>) -> Value {
+    let token = generate_token(sim).await;
+    let mut settings = local_settings(sim, &token);
+    if let Some(import) = import {
+        settings["import"] = import;
+    }
+    settings
+}
+
+/// Runs the import with a one-minute guard, so that a hang fails instead of blocking.
+async fn run(settings: Value, host: &Host) -> Result<ImportSummary, Error> {
+    let request = ImportRequest {
+        source_type: SOURCE_TYPE.into(),
+        connection: ConnectionInfo {
+            name: "Acme prod".into(),
+        },
+        settings,
+        model_version: invhost_plugin_api::model::MODEL_VERSION,
+    };
+    tokio::time::timeout(Duration::from_secs(60), Salesforce.import(request, host))
+        .await
+        .expect("the import finishes within a minute")
+}
+
+/// What an import emitted, indexed.
+#[derive(Debug, Default)]
+struct Inventory {
+    tenants: usize,
+    accounts: HashMap<String, Account>,
+    account_records: usize,
+    applications: HashSet<String>,
+    licenses: HashMap<String, License>,
+    /// (account, license, source), every one emitted.
+    assignments: Vec<(String, String, AssignmentSource)>,
+    usage: Vec<Usage>,
+}
+
+impl Inventory {
+    fn of(records: &[Record]) -> Self {
+        let mut inventory = Inventory::default();
+        for record in records {
+            match record {
+                Record::Tenant(_) => inventory.tenants += 1,
+                Record::Account(account) => {
+                    inventory.account_records += 1;
+                    inventory
+                        .accounts
+                        .insert(account.id.clone(), account.clone());
+                }
+                Record::Application(application) => {
+                    assert!(
+                        inventory.applications.insert(application.id.clone()),
+                        "application {} sent twice",
+                        application.id
+                    );
+                }
+                Record::License(license) => {
+                    let previous = inventory
+                        .licenses
+                        .insert(license.id.clone(), license.clone());
+                    assert!(previous.is_none(), "license {} sent twice", license.id);
+                }
+                Record::Assignment(a) => {
+                    inventory.assignments.push((
+                        a.account_id.clone(),
+                        a.license_id.clone(),
+                        a.source,
+                    ));
+                }
+                Record::Usage(usage) => inventory.usage.push(usage.clone()),
+            }
+        }
+        inventory
+    }
+
+    fn counts(&self) -> HashMap<&'static str, u64> {
+        HashMap::from([
+            ("tenant", self.tenants as u64),
+            ("account", self.account_records as u64),
+            ("application", self.applications.len() as u64),
+            ("license", self.licenses.len() as u64),
+            ("assignment", self.assignments.len() as u64),
+            ("usage", self.usage.len() as u64),
+        ])
+    }
+}
+
+fn family(family: LicenseFamily) -> Family {
+    match family {
+        LicenseFamily::User => Family::User,
+        LicenseFamily::PermissionSet => Family::PermissionSet,
+        LicenseFamily::Package => Family::Package,
+        LicenseFamily::Feature => Family::Feature,
+    }
+}
+
+fn salesforce_time(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3f%z")
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .with_timezone(&Utc)
+}
+
+/// How the import is expected to have found the org's optional objects.
+#[derive(Debug, Clone, Copy)]
+struct Readable {
+    feature_metrics: bool,
+    user_login: bool,
+}
+
+const ALL_READABLE: Readable = Readable {
+    feature_metrics: true,
+    user_login: true,
+};
+
+/// Compares everything emitted with the ground truth.
+fn assert_matches_truth(
+    inventory: &Inventory,
+    truth: &GroundTruth,
+    org: &SyntheticOrg,
+    readable: Readable,
+) {
+    assert_eq!(inventory.tenants, 1);
+    // Accounts: each user exactly once.
+    assert_eq!(
+        inventory.account_records as u64, truth.users.total,
+        "account records"
+    );
+    assert_eq!(
+        inventory.accounts.len() as u64,
+        truth.users.total,
+        "distinct accounts"
+    );
+    let accounts = &inventory.accounts;
+    let count = |f: &dyn Fn(&Account) -> bool| accounts.values().filter(|a| f(a)).count() as u64;
+    let as_of = salesforce_time(&truth.as_of);
+    let inactive_90 = |a: &Account| {
+        a.last_login_at
+            .is_none_or(|t| as_of - t > chrono::Duration::days(90))
+    };
+    assert_eq!(count(&|a| a.active), truth.users.active, "active users");
+    assert_eq!(
+        count(&|a| a.last_login_at.is_none()),
+        truth.users.never_logged_in,
+        "never logged in"
+    );
+    if readable.user_login {
+        assert_eq!(
+            count(&|a| a.frozen == Some(true)),
+            truth.users.frozen,
+            "frozen"
+        );
+        assert_eq!(count(&|a| a.frozen.is_none()), 0, "frozen known for all");
+    } else {
+        assert_eq!(
+            count(&|a| a.frozen.is_none()),
+            truth.users.total,
+            "frozen unknown"
+        );
+    }
+    assert_eq!(
+        count(&|a| a.active && inactive_90(a)),
+        truth.users.active_inactive_90,
+        "active but inactive for 90 days"
+    );
+    let seated: HashSet<&str> = inventory
+        .assignments
+        .iter()
+        .filter(|(_, _, source)| {
+            matches!(
+                source,
+                AssignmentSource::PermissionSetLicense | AssignmentSource::Package
+            )
+        })
+        .map(|(account, _, _)| account.as_str())
+        .collect();
+    assert_eq!(
+        seated
+            .iter()
+            .filter(|id| accounts.get(**id).is_some_and(|a| !a.active))
+            .count() as u64,
+        truth.users.deactivated_with_seats,
+        "deactivated with seats"
+    );
+
+    // Licenses, with their assignments joined to the accounts.
+    assert_eq!(
+        inventory.licenses.len(),
+        truth.licenses.len(),
+        "licenses: {:?}",
+        inventory.licenses.keys().collect::<Vec<_>>()
+    );
+    let mut by_license: HashMap<&str, Vec<&Account>> = HashMap::new();
+    let mut distinct = HashSet::new();
+    for (account, license, source) in &inventory.assignments {
+        assert!(
+            distinct.insert((account, license, source)),
+            "assignment {account} {license} {source:?} sent twice"
+        );
+        let holder = accounts
+            .get(account)
+            .unwrap_or_else(|| panic!("assignment of {license} to unknown account {account}"));
+        by_license.entry(license.as_str()).or_default().push(holder);
+    }
+    for expected in &truth.licenses {
+        let license = inventory
+            .licenses
+            .get(&expected.id)
+            .unwrap_or_else(|| panic!("license {} ({}) missing", expected.id, expected.name));
+        let name = &expected.name;
+        assert_eq!(license.family, family(expected.family), "family of {name}");
+        assert!(
+            inventory.applications.contains(&license.application_id),
+            "application of {name}"
+        );
+        let feature_without_metric =
+            expected.family == LicenseFamily::Feature && !readable.feature_metrics;
+        let purchased = if feature_without_metric {
+            None
+        } else {
+            expected.purchased
+        };
+        assert_eq!(
+            license.purchased,
+            purchased.map(|n| u64::try_from(n).expect("positive")),
+            "purchased of {name}"
+        );
+        assert_eq!(
+            license.consumed,
+            Some(u64::try_from(expected.used).expect("positive")),
+            "consumed of {name}"
+        );
+        assert_eq!(
+            license.unlimited,
+            expected.family == LicenseFamily::Package && expected.purchased.is_none(),
+            "unlimited of {name}"
+        );
+        let holders = by_license
+            .get(expected.id.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        assert_eq!(
+            holders.len() as u64,
+            expected.assigned,
+            "assigned of {name}"
+        );
+        let active: Vec<&&Account> = holders.iter().filter(|a| a.active).collect();
+        assert_eq!(
+            active.len() as u64,
+            expected.active_assigned,
+            "active of {name}"
+        );
+        assert_eq!(
+            active.iter().filter(|a| inactive_90(a)).count() as u64,
+            expected.inactive_90_assigned,
+            "inactive for 90 days of {name}"
+        );
+    }
+
+    // Last logins: the sample, and users across the org.
+    for sample in &truth.last_login_sample {
+        let account = &accounts[&sample.id];
+        assert_eq!(account.username, sample.username);
+        assert_eq!(
+            account.last_login_at,
+            sample.last_login.as_deref().map(salesforce_time),
+            "last login of {}",
+            sample.username
+        );
+    }
+    let users = org.user_count();
+    for i in [20, users / 3, users / 2 + 7, users - 1] {
+        assert_eq!(
+            accounts[&org.user_id(i)].last_login_at,
+            org.user_last_login(i).as_deref().map(salesforce_time),
+            "last login of user {i}"
+        );
+    }
+
+    // Usage: every successful login once; merged per user, the newest one is the user's
+    // LastLoginDate (the simulator's newest LoginHistory row of a user is that login).
+    let mut merged: HashMap<&str, (u64, Option<DateTime<Utc>>)> = HashMap::new();
+    for usage in &inventory.usage {
+        assert_eq!(usage.window_days, 90);
+        assert_eq!(usage.application_id, None);
+        let entry = merged.entry(usage.account_id.as_str()).or_default();
+        entry.0 += usage.logins;
+        entry.1 = entry
+            .1
+            .max(usage.last_interactive_at)
+            .max(usage.last_api_at);
+    }
+    let logins: u64 = merged.values().map(|(n, _)| n).sum();
+    assert_eq!(logins, truth.login_history_successful_rows, "logins");
+    for (user, (_, newest)) in &merged {
+        let account = accounts
+            .get(*user)
+            .unwrap_or_else(|| panic!("usage of unknown account {user}"));
+        assert_eq!(*newest, account.last_login_at, "newest login of {user}");
+    }
+}
+
+/// Pages the import needs: one per page of each query, and describe.
+fn pages_needed(truth: &GroundTruth, page: usize) -> u64 {
+    let pages = |rows: u64| rows.div_ceil(page as u64).max(1);
+    let assigned = |family: LicenseFamily| -> u64 {
+        truth
+            .licenses
+            .iter()
+            .filter(|l| l.family == family)
+            .map(|l| l.assigned)
+            .sum()
+    };
+    // Organization, UserLicense, Profile, PermissionSetLicense, PackageLicense, describe
+    // User and the two metrics each take one call.
+    8 + pages(truth.users.total)
+        + pages(truth.users.frozen)
+        + pages(assigned(LicenseFamily::PermissionSet))
+        + pages(assigned(LicenseFamily::Package))
+        + pages(truth.login_history_rows)
+}
+
+fn summary_counts(summary: &ImportSummary) -> HashMap<&str, u64> {
+    summary
+        .counts
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_import_equals_the_ground_truth() {
+    let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    let recording = RecordingHost::new();
+    let before = sim.control().api_calls();
+    let started = Instant::now();
+
+    let summary = run(settings, &recording.host()).await.expect("imports");
+
+    let elapsed = started.elapsed();
+    let recorded = recording.recorded();
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    let inventory = Inventory::of(&recorded.records);
+    assert_matches_truth(&inventory, &truth, &org, ALL_READABLE);
+
+    let calls = sim.control().api_calls() - before;
+    assert_eq!(
+        summary.api_calls,
+        Some(calls),
+        "the run's count agrees with the org's"
+    );
+    assert_eq!(
+        calls,
+        pages_needed(&truth, PAGE),
+        "one call per page, no more"
+    );
+    assert_eq!(summary_counts(&summary), inventory.counts());
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    // Progress per page of each streamed object, ending at its total.
+    let users = recorded
+        .progress
+        .iter()
+        .filter(|p| p.stage == "User")
+        .collect::<Vec<_>>();
+    assert_eq!(users.len(), USERS.div_ceil(PAGE));
+    assert_eq!(
+        users.last().map(|p| (p.done, p.total)),
+        Some((USERS as u64, Some(USERS as u64)))
+    );
+    assert!(
+        recorded.progress.iter().any(|p| p.stage == "LoginHistory"),
+        "LoginHistory reports progress"
+    );
+    eprintln!("import of {USERS} users: {elapsed:?}, {calls} API calls");
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refreshed_once_and_the_same_page_resumed() {
+    let sim = org_sim(
+        USERS,
+        PAGE,
+        SimConfig {
+            rotate_refresh_tokens: true,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let settings = settings(&sim, None).await;
+    // The first query with more than 2 pages ends every session at its third page; the
+    // other streams notice at the same time and must not refresh again.
+    sim.control().set_faults(Faults {
+        expire_session_after_page: Some(2),
+        ..Faults::default()
+    });
+    let recording = RecordingHost::new();
+    let before = sim.control().api_calls();
+
+    let summary = run(settings, &recording.host()).await.expect("imports");
+
+    assert_eq!(sim.control().faults(), Faults::default(), "the fault fired");
+    let recorded = recording.recorded();
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    assert_matches_truth(
+        &Inventory::of(&recorded.records),
+        &truth,
+        &org,
+        ALL_READABLE,
+    );
+    assert_eq!(summary.api_calls, Some(sim.control().api_calls() - before));
+    // One rotation at the start, one at the refresh; the last one stored is the valid one.
+    let updates = &recorded.secret_updates;
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(
+        updates
+            .iter()
+            .all(|(field, _)| field == "credentials.refresh_token")
+    );
+    assert_eq!(
+        sim.control().valid_refresh_tokens(),
+        vec![updates[1].1.expose().to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn transient_faults_are_retried_to_the_exact_inventory() {
+    let sim = org_sim(1_500, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    for faults in [
+        Faults {
+            rate_limit_once: true,
+            ..Faults::default()
+        },
+        Faults {
+            unavailable_once: true,
+            ..Faults::default()
+        },
+        Faults {
+            truncated_json_once: true,
+            ..Faults::default()
+        },
+        Faults {
+            html_once: true,
+            ..Faults::default()
+        },
+        Faults {
+            unavailable_times: 3,
+            ..Faults::default()
+        },
+    ] {
+        sim.control().set_faults(faults.clone());
+        let recording = RecordingHost::new();
+        let before = sim.control().api_calls();
+        let summary = run(settings.clone(), &recording.host())
+            .await
+            .unwrap_or_else(|e| panic!("{faults:?}: {e:?}"));
+        assert_eq!(
+            sim.control().faults(),
+            Faults::default(),
+            "{faults:?} fired"
+        );
+        let inventory = Inventory::of(&recording.recorded().records);
+        assert_matches_truth(&inventory, &truth, &org, ALL_READABLE);
+        let calls = sim.control().api_calls() - before;
+        assert_eq!(summary.api_calls, Some(calls), "{faults:?}");
+        // A cut answer is billed and asked again; refused ones are not billed.
+        let extra = u64::from(faults.truncated_json_once);
+        assert_eq!(calls, pages_needed(&truth, PAGE) + extra, "{faults:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_lasting_outage_fails_naming_the_object_after_four_attempts() {
+    let sim = org_sim(600, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    sim.control().set_faults(Faults {
+        unavailable_times: 10,
+        ..Faults::default()
+    });
+    let started = Instant::now();
+    let error = run(settings, &RecordingHost::new().host())
+        .await
+        .expect_err("Salesforce stays down");
+    assert_eq!(error.kind, ErrorKind::UPSTREAM);
+    assert!(error.retryable);
+    assert_eq!(
+        error.message,
+        "Organization: Salesforce answered 503 SERVER_UNAVAILABLE: Server temporarily \
+         unavailable four times; try again later"
+    );
+    assert_eq!(sim.control().faults().unavailable_times, 6, "four attempts");
+    assert_eq!(error.details["api_calls"], 0);
+    // Three jittered waits: 250-500, 500-1000 and 1000-2000 ms.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(1750), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn the_budget_stops_the_run_before_it_is_spent() {
+    let sim = org_sim(
+        USERS,
+        PAGE,
+        SimConfig {
+            api_daily_max: 2_000,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let settings = settings(&sim, Some(json!({"api_budget_percent": 1}))).await;
+    let error = run(settings, &RecordingHost::new().host())
+        .await
+        .expect_err("over budget");
+    assert_eq!(error.kind, ErrorKind::RATE_LIMITED);
+    assert!(!error.retryable);
+    assert!(
+        error.message.contains(
+            "the next API call would take this import over its budget of 20 calls \
+             (import.api_budget_percent = 1% of the org's daily allowance of 2000)"
+        ),
+        "{}",
+        error.message
+    );
+    let spent = sim.control().api_calls();
+    assert!(spent <= 20, "spent {spent}");
+    assert_eq!(error.details["api_calls"], spent);
+}
+
+#[tokio::test]
+async fn a_token_without_the_api_scope_is_explained() {
+    let sim = org_sim(
+        100,
+        PAGE,
+        SimConfig {
+            scopes: "refresh_token".to_owned(),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let settings = settings(&sim, None).await;
+    let recording = RecordingHost::new();
+    let before = sim.control().requests();
+    let error = run(settings, &recording.host())
+        .await
+        .expect_err("no api scope");
+    assert_eq!(error.kind, ErrorKind::AUTH);
+    assert!(
+        error
+            .message
+            .starts_with("Organization: the token may not call the REST API")
+            && error.message.contains(
+                "add the `api` (and `refresh_token`) scope to the connected app's OAuth \
+                 scopes, then generate a new refresh token"
+            ),
+        "{}",
+        error.message
+    );
+    // The refresh, the versions list and the refused query; no second refresh.
+    assert_eq!(sim.control().requests() - before, 3);
+}
+
+#[tokio::test]
+async fn flags_the_org_lacks_are_not_selected_and_missing_objects_are_warnings() {
+    let features = ["UserPermissionsSupportUser", "UserPermissionsMarketingUser"];
+    let sim = org_sim(
+        1_200,
+        PAGE,
+        SimConfig {
+            org: Some(OrgSpec {
+                features: Some(features.map(str::to_owned).to_vec()),
+                hidden_objects: vec![
+                    "ActiveFeatureLicenseMetric".to_owned(),
+                    "UserLogin".to_owned(),
+                ],
+                ..OrgSpec::default()
+            }),
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let settings = settings(&sim, None).await;
+    let recording = RecordingHost::new();
+    let summary = run(settings, &recording.host()).await.expect("imports");
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    let inventory = Inventory::of(&recording.recorded().records);
+    assert_matches_truth(
+        &inventory,
+        &truth,
+        &org,
+        Readable {
+            feature_metrics: false,
+            user_login: false,
+        },
+    );
+    let mut feature_licenses: Vec<&str> = inventory
+        .licenses
+        .values()
+        .filter(|l| l.family == Family::Feature)
+        .map(|l| l.id.as_str())
+        .collect();
+    feature_licenses.sort_unstable();
+    assert_eq!(
+        feature_licenses,
+        ["UserPermissionsMarketingUser", "UserPermissionsSupportUser"]
+    );
+    assert_eq!(
+        inventory.licenses["UserPermissionsSupportUser"].name,
+        "Service Cloud User"
+    );
+    assert_eq!(summary.warnings.len(), 2, "{:?}", summary.warnings);
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("ActiveFeatureLicenseMetric could not be read"))
+    );
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("UserLogin could not be read"))
+    );
+}
+
+/// A recording host that runs `hook` with the number of each `emit` call (from 1) before
+/// passing it on.
+struct HookHost {
+    inner: RecordingHost,
+    emits: AtomicUsize,
+    hook: Box<dyn Fn(usize) + Send + Sync>,
+}
+
+impl HostCallbacks for HookHost {
+    fn emit(&self, batch: RStr<'_>) -> RResult<(), FfiError> {
+        (self.hook)(self.emits.fetch_add(1, Ordering::SeqCst) + 1);
+        self.inner.emit(batch)
+    }
+    fn progress(&self, update: RStr<'_>) {
+        self.inner.progress(update);
+    }
+    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>, fields: RStr<'_>) {
+        self.inner.log(level, target, message, fields);
+    }
+    fn prompt(&self, prompt: RStr<'_>) -> RResult<(), FfiError> {
+        self.inner.prompt(prompt)
+    }
+    fn is_cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+    fn vault(&self, request: RStr<'_>) -> RResult<RString, FfiError> {
+        self.inner.vault(request)
+    }
+    fn call(&self, op: RStr<'_>, request: RStr<'_>) -> RResult<RString, FfiError> {
+        self.inner.call(op, request)
+    }
+}
+
+#[tokio::test]
+async fn cancellation_mid_import_stops_it() {
+    let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    let recording = RecordingHost::new();
+    let canceller = recording.clone();
+    let host = Host::from_callbacks(HookHost {
+        inner: recording.clone(),
+        emits: AtomicUsize::new(0),
+        hook: Box::new(move |n| {
+            if n == 4 {
+                canceller.cancel();
+            }
+        }),
+    });
+    let error = run(settings, &host).await.expect_err("cancelled");
+    assert_eq!(error.kind, ErrorKind::CANCELLED, "{error:?}");
+    let truth = sim.ground_truth().expect("an org");
+    let accounts = Inventory::of(&recording.recorded().records).accounts.len() as u64;
+    assert!(
+        accounts < truth.users.total,
+        "stopped early: {accounts} accounts"
+    );
+    // Give aborted prefetches a moment, then check that the run stopped calling.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = sim.control().api_calls();
+    assert!(calls < pages_needed(&truth, PAGE), "{calls} calls");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sim.control().api_calls(),
+        calls,
+        "no call after the cancellation"
+    );
+}
+
+#[tokio::test]
+async fn a_lasting_outage_mid_stream_names_the_object_and_keeps_the_call_count() {
+    let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    let control = sim.control();
+    let armed = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&armed);
+    let host = Host::from_callbacks(HookHost {
+        inner: RecordingHost::new(),
+        emits: AtomicUsize::new(0),
+        hook: Box::new(move |n| {
+            if n == 3 {
+                seen.store(n, Ordering::SeqCst);
+                control.set_faults(Faults {
+                    unavailable_times: 1_000,
+                    ..Faults::default()
+                });
+            }
+        }),
+    });
+    let error = run(settings, &host).await.expect_err("fails");
+    assert_eq!(armed.load(Ordering::SeqCst), 3);
+    let objects = [
+        "UserLicense",
+        "Profile",
+        "PermissionSetLicense",
+        "PackageLicense",
+        "User",
+        "UserLogin",
+        "ActiveFeatureLicenseMetric",
+        "ActivePermSetLicenseMetric",
+        "PermissionSetLicenseAssign",
+        "UserPackageLicense",
+        "LoginHistory",
+    ];
+    let (object, rest) = error.message.split_once(": ").expect("object: cause");
+    assert!(objects.contains(&object), "{}", error.message);
+    assert_eq!(
+        rest,
+        "Salesforce answered 503 SERVER_UNAVAILABLE: Server temporarily unavailable four \
+         times; try again later"
+    );
+    assert_eq!(
+        error.details["api_calls"],
+        sim.control().api_calls(),
+        "the calls made before the outage"
+    );
+}
