@@ -15,7 +15,9 @@ pub mod paths;
 pub mod plugins;
 pub mod reports;
 pub mod runner;
+pub mod schedules;
 pub mod secrets;
+pub mod serve;
 pub mod store;
 
 /// The host's release.

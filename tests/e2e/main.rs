@@ -10,5 +10,7 @@ mod export;
 mod plugins;
 mod reports;
 mod runs;
+mod schedules;
 mod schema;
+mod serve;
 mod settings;

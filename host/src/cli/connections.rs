@@ -1,4 +1,5 @@
-//! `invhost connections ...`: add, update, list, show, remove, test, generate-token.
+//! `invhost connections ...`: add, update, list, show, remove, test, generate-token (and
+//! `schedule`, in `schedules.rs`).
 
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
@@ -76,6 +77,18 @@ pub(super) enum ConnectionsCommand {
         /// The connection.
         name: String,
     },
+    /// Assign a schedule to a connection (`invhost serve` imports it then), or remove it with
+    /// --none. The first scheduled run is the schedule's next slot.
+    Schedule {
+        /// The connection.
+        name: String,
+        /// The schedule (see `invhost schedules list`).
+        #[arg(required_unless_present = "none", conflicts_with = "none")]
+        schedule: Option<String>,
+        /// Remove the connection's schedule.
+        #[arg(long)]
+        none: bool,
+    },
     /// Authenticate and make one cheap call.
     Test {
         /// The connection.
@@ -145,6 +158,9 @@ pub(super) fn run(context: &Context, command: ConnectionsCommand) -> anyhow::Res
         ConnectionsCommand::Disable { name } => {
             crate::store::Store::open(&context.paths.data_dir)?.set_enabled(&name, false)?;
             println!("Disabled connection `{name}`.");
+        }
+        ConnectionsCommand::Schedule { name, schedule, .. } => {
+            return super::schedules::assign(context, &name, schedule.as_deref());
         }
         ConnectionsCommand::Test { name, json } => {
             return test(context, &mut connections, &name, json);

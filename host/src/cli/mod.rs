@@ -9,7 +9,9 @@ mod export;
 mod plugins;
 mod report;
 mod run;
+mod schedules;
 mod schema;
+mod serve;
 mod settings;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -74,12 +76,23 @@ enum Command {
     },
     /// Write the imported inventory to files, one per record kind.
     Export(export::ExportArgs),
+    /// Add, list and remove named schedules (assign them with `connections schedule`).
+    Schedules {
+        #[command(subcommand)]
+        command: schedules::SchedulesCommand,
+    },
+    /// Run the scheduler and the read-only HTTP API until SIGTERM or Ctrl-C.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line; errors are printed by `main` on one line.
 pub fn run() -> anyhow::Result<ExitCode> {
-    crate::logging::init();
     let cli = Cli::parse();
+    // `serve` runs as a service: its log tells what it does (runs started and ended).
+    match cli.command {
+        Command::Serve(_) => crate::logging::init_with_default(crate::logging::SERVE_DEFAULT),
+        _ => crate::logging::init(),
+    }
     let paths = Paths::resolve(
         cli.data_dir,
         &cli.plugins_dirs,
@@ -102,6 +115,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Runs(args) => run::runs(&context, args),
         Command::Report { command } => report::run(&context, command),
         Command::Export(args) => export::run(&context, args),
+        Command::Schedules { command } => schedules::run(&context, command),
+        Command::Serve(args) => serve::run(&context, args),
     }
 }
 

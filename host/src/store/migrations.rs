@@ -116,6 +116,25 @@ const MIGRATIONS: &[&str] = &[
         last_api_at TEXT,
         PRIMARY KEY (snapshot_id, account_id, application_id)
     );",
+    // 3: named schedules, and how far each scheduled connection's slots are handled (so that
+    // `invhost serve` catches up a missed run once, across restarts).
+    "CREATE TABLE schedules (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        expression TEXT NOT NULL,
+        time_zone TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE schedule_state (
+        connection_id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        handled_through TEXT NOT NULL,
+        last_slot TEXT,
+        updated_at TEXT NOT NULL
+    );",
 ];
 
 /// The newest schema version this build knows.

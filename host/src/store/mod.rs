@@ -8,12 +8,14 @@
 //! * [`migrations`]: the schema, one migration per version (`PRAGMA user_version`).
 //! * [`connections`]: connections and their auth state.
 //! * [`runs`]: the run history, and the transactions that start and end a run.
+//! * [`schedules`]: named schedules, connections' assignments, and the scheduler's progress.
 //! * [`snapshots`]: the inventory records of each run, written batch by batch into a snapshot
 //!   that becomes current only when its run succeeds.
 
 pub mod connections;
 pub mod migrations;
 pub mod runs;
+pub mod schedules;
 pub mod snapshots;
 
 use std::path::{Path, PathBuf};
