@@ -201,7 +201,12 @@ impl Http {
             .await
             .map_err(|error| self.explain(&error, host))?
             .into();
-        let text = std::str::from_utf8(&body).unwrap_or_default();
+        // Only these statuses can come from a proxy; a big page is not scanned for them.
+        let text = if matches!(status.as_u16(), 401 | 403 | 407) {
+            std::str::from_utf8(&body).unwrap_or_default()
+        } else {
+            ""
+        };
         match self.proxy_refusal(status.as_u16(), text) {
             Some(error) if !tunnelled => Err(error),
             _ => Ok(Answer {

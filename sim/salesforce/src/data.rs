@@ -28,7 +28,7 @@
 //! - Users who never logged in have `LastLoginDate = null` and no `LoginHistory`;
 //!   deactivated users last logged in more than 90 days ago, or never.
 
-use chrono::{DateTime, Duration, NaiveTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveTime, SubsecRound, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -840,7 +840,33 @@ impl SyntheticOrg {
         mix(self.spec.seed ^ mix(i.wrapping_mul(0x1_0000_01B3) ^ mix(salt)))
     }
 
+    /// User `i`'s fields. Serving a row asks for its user once per field, and the rows of
+    /// `LoginHistory`, `PermissionSetLicenseAssign` and `UserPackageLicense` come in runs of
+    /// one user, so the last user derived is kept per thread. The key holds everything the
+    /// derivation depends on (seed, login history window, feature flags), so any org may
+    /// share the cache.
     fn user(&self, i: u64) -> UserRow {
+        type Cached = Option<((u64, u32, u16, u64), UserRow)>;
+        thread_local! {
+            static LAST: std::cell::Cell<Cached> = const { std::cell::Cell::new(None) };
+        }
+        let features = self
+            .feature_on
+            .iter()
+            .enumerate()
+            .fold(0u16, |mask, (k, on)| mask | (u16::from(*on) << k));
+        let key = (self.spec.seed, self.spec.login_history_days, features, i);
+        if let Some((cached, row)) = LAST.get()
+            && cached == key
+        {
+            return row;
+        }
+        let row = self.derive_user(i);
+        LAST.set(Some((key, row)));
+        row
+    }
+
+    fn derive_user(&self, i: u64) -> UserRow {
         let window = i64::from(self.spec.login_history_days) * DAY;
         let profile = if i == 0 {
             0
@@ -934,9 +960,19 @@ impl SyntheticOrg {
 
     /// `as_of - ago` seconds, as Salesforce formats a dateTime.
     fn datetime(&self, ago: i64) -> String {
-        (self.as_of - Duration::seconds(ago))
-            .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
-            .to_string()
+        // `as_of` has whole seconds, so the milliseconds are always zero. Plain integer
+        // formatting: strftime's pattern parsing dominated serving big pages.
+        let at = self.as_of - Duration::seconds(ago);
+        let (day, time) = (at.date_naive(), at.time());
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000+0000",
+            day.year(),
+            day.month(),
+            day.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )
     }
 
     /// The date `days` days from `as_of` (negative: past).

@@ -19,6 +19,7 @@
 
 use std::cmp::Ordering;
 
+use serde::{Serialize, Serializer, ser::SerializeMap as _};
 use serde_json::{Map, Value, json};
 
 use crate::data::{FieldDef, Kind, Obj, SyntheticOrg};
@@ -552,6 +553,22 @@ impl Plan {
         (found, pos)
     }
 
+    /// One record, serialised without building it first (a plan without relationship
+    /// fields writes each field as it is read; one with them goes through [`Plan::record`]).
+    pub(crate) fn view<'a>(
+        &'a self,
+        org: &'a SyntheticOrg,
+        pos: u64,
+        version: &'a str,
+    ) -> RecordView<'a> {
+        RecordView {
+            plan: self,
+            org,
+            pos,
+            version,
+        }
+    }
+
     /// One record as Salesforce serialises it, relationship fields nested.
     pub(crate) fn record(&self, org: &SyntheticOrg, pos: u64, version: &str) -> Value {
         let mut record = Map::new();
@@ -561,6 +578,37 @@ impl Plan {
             insert(org, &mut record, self.obj, pos, path, 0, version);
         }
         Value::Object(record)
+    }
+}
+
+/// A record of [`Plan::view`].
+pub(crate) struct RecordView<'a> {
+    plan: &'a Plan,
+    org: &'a SyntheticOrg,
+    pos: u64,
+    version: &'a str,
+}
+
+impl Serialize for RecordView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let plan = self.plan;
+        if plan.fields.iter().any(|path| !path.hops.is_empty()) {
+            return plan
+                .record(self.org, self.pos, self.version)
+                .serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(Some(plan.fields.len() + 1))?;
+        let id = self.org.value(plan.obj, self.pos, "Id");
+        map.serialize_entry("attributes", &attributes(plan.obj, &id, self.version))?;
+        for path in &plan.fields {
+            let value = if path.field.name == "Id" {
+                id.clone()
+            } else {
+                self.org.value(plan.obj, self.pos, path.field.name)
+            };
+            map.serialize_entry(path.field.name, &value)?;
+        }
+        map.end()
     }
 }
 

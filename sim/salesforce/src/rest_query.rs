@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use flate2::Compression;
 use flate2::write::GzEncoder;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::data::{Kind, Obj, SyntheticOrg};
 use crate::query::{Plan, QueryError, parse};
@@ -81,7 +81,7 @@ fn batch_size(headers: &HeaderMap) -> Option<usize> {
 }
 
 /// A 200 JSON answer, gzipped if asked, cut in half if that fault is armed.
-fn json_answer(shared: &Shared, value: &Value, gzip: bool) -> Response {
+fn json_answer<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T, gzip: bool) -> Response {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
     if std::mem::take(&mut shared.lock().faults.truncated_json_once) {
         bytes.truncate(bytes.len() / 2);
@@ -252,7 +252,7 @@ fn serve_page(
     let max = usize::try_from(remaining)
         .unwrap_or(usize::MAX)
         .min(chain.page_size);
-    let plan: &Plan = &chain.plan;
+    let plan: Arc<Plan> = Arc::clone(&chain.plan);
     let (positions, next) = match &chain.sorted {
         Some(sorted) => {
             let from = usize::try_from(start)
@@ -265,13 +265,8 @@ fn serve_page(
     };
     let delivered = offset + positions.len() as u64;
     let done = delivered >= chain.total || positions.is_empty();
-    let records: Vec<Value> = positions
-        .iter()
-        .map(|pos| plan.record(org, *pos, version))
-        .collect();
-    let mut body = Map::new();
-    body.insert("totalSize".to_owned(), json!(chain.total));
-    body.insert("done".to_owned(), json!(done));
+    let total = chain.total;
+    let mut next_records_url = None;
     if !done {
         chain.pages.insert(delivered, (next, page_no + 1));
         let mut state = shared.lock();
@@ -284,13 +279,51 @@ fn serve_page(
             }
             None => state.open_chain(chain),
         };
-        body.insert(
-            "nextRecordsUrl".to_owned(),
-            json!(format!("/services/data/v{version}/query/{id}-{delivered}")),
-        );
+        next_records_url = Some(format!("/services/data/v{version}/query/{id}-{delivered}"));
     }
-    body.insert("records".to_owned(), Value::Array(records));
-    json_answer(shared, &Value::Object(body), gzip)
+    let body = PageBody {
+        total_size: total,
+        done,
+        next_records_url,
+        records: Records {
+            plan: &plan,
+            org,
+            positions: &positions,
+            version,
+        },
+    };
+    json_answer(shared, &body, gzip)
+}
+
+/// A page as Salesforce writes it: `totalSize`, `done`, `nextRecordsUrl` while not done,
+/// `records`.
+#[derive(serde::Serialize)]
+struct PageBody<'a> {
+    #[serde(rename = "totalSize")]
+    total_size: u64,
+    done: bool,
+    #[serde(rename = "nextRecordsUrl", skip_serializing_if = "Option::is_none")]
+    next_records_url: Option<String>,
+    records: Records<'a>,
+}
+
+/// The page's records, serialised one by one straight from the org.
+struct Records<'a> {
+    plan: &'a Plan,
+    org: &'a SyntheticOrg,
+    positions: &'a [u64],
+    version: &'a str,
+}
+
+impl serde::Serialize for Records<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq as _;
+        let mut seq = serializer.serialize_seq(Some(self.positions.len()))?;
+        for pos in self.positions {
+            seq.serialize_element(&self.plan.view(self.org, *pos, self.version))?;
+        }
+        seq.end()
+    }
 }
 
 /// `GET .../sobjects/OBJECT/describe`.

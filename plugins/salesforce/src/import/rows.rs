@@ -4,7 +4,7 @@
 //! Field names are Salesforce's (`PascalCase`). Missing or `null` values read as `None`;
 //! unknown fields (`attributes`, anything a newer API adds) are skipped.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::{
@@ -186,20 +186,53 @@ pub struct PermSetMetricRow {
     pub metrics_date: Option<String>,
 }
 
-/// `LoginHistory`.
-#[derive(Debug, Clone, Deserialize)]
+/// `LoginHistory`, read without keeping its text: the time parsed, `Status` and the login
+/// kind reduced to flags (a page of this object can hold thousands of rows, and only
+/// these facts count).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LoginRow {
     /// Who logged in.
     pub user_id: String,
     /// When.
-    pub login_time: Option<String>,
-    /// How (`Application`, `Remote Access 2.0`, `Other Apex API`).
-    pub login_type: Option<String>,
-    /// `Success`, or why it failed.
-    pub status: Option<String>,
-    /// The API used (`REST API`), `N/A` for none.
-    pub api_type: Option<String>,
+    #[serde(default, deserialize_with = "datetime")]
+    pub login_time: Option<DateTime<Utc>>,
+    /// Whether `LoginType` names an API (`Other Apex API`).
+    #[serde(default, rename = "LoginType", deserialize_with = "names_api")]
+    pub login_type_api: bool,
+    /// Whether `Status` is `Success`.
+    #[serde(default, rename = "Status", deserialize_with = "success")]
+    pub success: bool,
+    /// Whether `ApiType` names an API (anything but empty and `N/A`).
+    #[serde(default, rename = "ApiType", deserialize_with = "api_type")]
+    pub api_type_api: bool,
+}
+
+/// Reads an optional string and hands it (borrowed when possible) to `f`.
+fn with_str<'de, D, T>(deserializer: D, f: impl FnOnce(Option<&str>) -> T) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let text: Option<Key<'de>> = Option::deserialize(deserializer)?;
+    Ok(f(text.as_ref().map(|Key(text)| text.as_ref())))
+}
+
+fn datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    with_str(d, |text| text.and_then(parse_datetime))
+}
+
+fn names_api<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    with_str(d, crate::import::usage::login_type_names_api)
+}
+
+fn api_type<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    with_str(d, crate::import::usage::api_type_names_api)
+}
+
+fn success<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    with_str(d, |text| {
+        text.is_some_and(|s| s.eq_ignore_ascii_case("Success"))
+    })
 }
 
 /// One row of a metrics object: its snapshot date, for keeping the latest day only.
@@ -269,7 +302,7 @@ impl<'de> Visitor<'de> for UserVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UserRow, A::Error> {
         let mut row = UserRow::default();
         let (mut id, mut username) = (false, false);
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             match key.as_ref() {
                 "Id" => {
                     row.id = map.next_value()?;
@@ -304,6 +337,36 @@ impl<'de> Visitor<'de> for UserVisitor {
             return Err(serde::de::Error::missing_field("Username"));
         }
         Ok(row)
+    }
+}
+
+/// A string (a map key, a value read only to be looked at) borrowed from the page's bytes
+/// when it can be (serde's own `Cow<str>` always allocates), owned when it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+
+            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(value)))
+            }
+
+            fn visit_str<E>(self, value: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value.to_owned())))
+            }
+
+            fn visit_string<E>(self, value: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -411,6 +474,24 @@ mod tests {
     }
 
     #[test]
+    fn login_rows_keep_facts_not_text() {
+        let rows: Vec<LoginRow> = serde_json::from_str(
+            r#"[{"attributes": {"type": "LoginHistory"}, "UserId": "005A",
+                 "LoginTime": "2024-05-01T08:15:00.000+0000", "LoginType": "Other Apex API",
+                 "Status": "Success", "ApiType": "N/A", "Application": "Browser"},
+                {"UserId": "005B", "LoginTime": null, "LoginType": "Application",
+                 "Status": "Invalid Password", "ApiType": "REST API"},
+                {"UserId": "005C"}]"#,
+        )
+        .expect("parses");
+        assert_eq!(rows[0].login_time, parse_datetime("2024-05-01T08:15:00Z"));
+        assert!(rows[0].success && rows[0].login_type_api && !rows[0].api_type_api);
+        assert!(!rows[1].success && !rows[1].login_type_api && rows[1].api_type_api);
+        assert_eq!(rows[1].login_time, None);
+        assert!(!rows[2].success && rows[2].login_time.is_none());
+    }
+
+    #[test]
     fn dates_and_date_parts() {
         let day = NaiveDate::from_ymd_opt(2025, 12, 31);
         assert_eq!(parse_date("2025-12-31"), day);
@@ -439,6 +520,11 @@ mod tests {
         assert_eq!(ada.email, None);
         assert!(ada.is_active);
         assert!(!page.records[1].is_active);
+        let escaped: UserRow = serde_json::from_str(
+            r#"{"Id": "005D", "Username": "d@x", "UserPermissions\u0053upportUser": true}"#,
+        )
+        .expect("an escaped key is read too");
+        assert_eq!(escaped.flags, ["UserPermissionsSupportUser"]);
         let missing =
             serde_json::from_str::<UserRow>(r#"{"Id": "005C"}"#).expect_err("no Username");
         assert!(missing.to_string().contains("Username"), "{missing}");

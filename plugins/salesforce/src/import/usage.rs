@@ -18,18 +18,26 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use invhost_plugin_api::model::{Record, Usage};
 
-use crate::import::rows::{LoginRow, parse_datetime};
+use crate::import::rows::LoginRow;
 
 /// Whether a successful login was an API login rather than an interactive one.
 pub fn is_api_login(login_type: Option<&str>, api_type: Option<&str>) -> bool {
-    let api_named = api_type
+    api_type_names_api(api_type) || login_type_names_api(login_type)
+}
+
+/// Whether an `ApiType` names an API: anything but empty or `N/A`.
+pub fn api_type_names_api(api_type: Option<&str>) -> bool {
+    api_type
         .map(str::trim)
-        .is_some_and(|api| !api.is_empty() && !api.eq_ignore_ascii_case("N/A"));
-    let type_names_api = login_type.is_some_and(|kind| {
+        .is_some_and(|api| !api.is_empty() && !api.eq_ignore_ascii_case("N/A"))
+}
+
+/// Whether a `LoginType` names an API (`Other Apex API`): it has the word `API`.
+pub fn login_type_names_api(login_type: Option<&str>) -> bool {
+    login_type.is_some_and(|kind| {
         kind.split(|c: char| !c.is_ascii_alphanumeric())
             .any(|word| word.eq_ignore_ascii_case("API"))
-    });
-    api_named || type_names_api
+    })
 }
 
 /// One user's logins so far.
@@ -89,15 +97,11 @@ impl UsageAggregator {
             if !carried {
                 last_user = Some(row.user_id.clone());
             }
-            if !row
-                .status
-                .as_deref()
-                .is_some_and(|s| s.eq_ignore_ascii_case("Success"))
-            {
+            if !row.success {
                 continue;
             }
-            let api = is_api_login(row.login_type.as_deref(), row.api_type.as_deref());
-            let at = row.login_time.as_deref().and_then(parse_datetime);
+            let api = row.login_type_api || row.api_type_api;
+            let at = row.login_time;
             self.logins += 1;
             match self.tallies.get_mut(&row.user_id) {
                 Some(tally) => tally.add(at, api),
@@ -151,10 +155,10 @@ mod tests {
     fn row(user: &str, time: &str, status: &str, login_type: &str, api: &str) -> LoginRow {
         LoginRow {
             user_id: user.to_owned(),
-            login_time: Some(time.to_owned()),
-            login_type: Some(login_type.to_owned()),
-            status: Some(status.to_owned()),
-            api_type: Some(api.to_owned()),
+            login_time: crate::import::rows::parse_datetime(time),
+            login_type_api: login_type_names_api(Some(login_type)),
+            success: status == "Success",
+            api_type_api: api_type_names_api(Some(api)),
         }
     }
 
