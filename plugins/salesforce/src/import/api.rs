@@ -234,9 +234,9 @@ impl Api {
     pub async fn get<T: DeserializeOwned>(&self, object: &str, url: &Url) -> Result<T, Error> {
         let mut delays = self.backoff.build();
         let mut refreshed = false;
-        let mut attempts = 0;
+        // Failed attempts worth retrying (a refreshed session does not count).
+        let mut failures = 0;
         loop {
-            attempts += 1;
             let (generation, token) = self.tokens.current();
             match self.attempt(object, url, &token).await? {
                 Attempt::Done(value) => return Ok(value),
@@ -251,33 +251,47 @@ impl Api {
                     self.tokens.refresh(generation).await?;
                     refreshed = true;
                 }
-                Attempt::Retry(transient) => match delays.next() {
-                    Some(delay) => {
-                        warn!(
-                            object,
-                            attempt = attempts,
-                            cause = %transient.cause,
-                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            "Request failed; retrying."
-                        );
-                        tokio::time::sleep(delay).await;
-                    }
-                    None => {
-                        let times = match attempts {
-                            2 => "twice".to_owned(),
-                            3 => "three times".to_owned(),
-                            4 => "four times".to_owned(),
-                            n => format!("{n} times"),
-                        };
-                        return Err(Error::new(
-                            transient.kind,
-                            format!("{object}: {} {times}; try again later", transient.cause),
-                        )
-                        .retryable(true));
-                    }
-                },
+                Attempt::Retry(transient) => {
+                    failures += 1;
+                    self.retry_or_fail(object, transient, failures, delays.next())
+                        .await?;
+                }
             }
         }
+    }
+
+    /// Waits `delay` before the next attempt, or ends with the last failure when no attempt
+    /// is left.
+    async fn retry_or_fail(
+        &self,
+        object: &str,
+        transient: Transient,
+        failures: usize,
+        delay: Option<Duration>,
+    ) -> Result<(), Error> {
+        let Some(delay) = delay else {
+            let times = match failures {
+                1 => "once".to_owned(),
+                2 => "twice".to_owned(),
+                3 => "three times".to_owned(),
+                4 => "four times".to_owned(),
+                n => format!("{n} times"),
+            };
+            return Err(Error::new(
+                transient.kind,
+                format!("{object}: {} {times}; try again later", transient.cause),
+            )
+            .retryable(true));
+        };
+        warn!(
+            object,
+            attempt = failures,
+            cause = %transient.cause,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "Request failed; retrying."
+        );
+        tokio::time::sleep(delay).await;
+        Ok(())
     }
 
     /// One request: cancellation, budget and concurrency first, then the answer sorted.
@@ -322,87 +336,84 @@ impl Api {
             .and_then(parse_limit_info);
         let billed = reported.is_some() && code.error_code != "REQUEST_LIMIT_EXCEEDED";
         self.budget.settle(billed, reported);
-        self.sort(object, answer, code, reported)
+        sort(object, &answer, &code, reported)
     }
+}
 
-    /// Sorts an answer into a value, an expired session, a retry, or an error.
-    fn sort<T: DeserializeOwned>(
-        &self,
-        object: &str,
-        answer: Answer,
-        refusal: ApiErrorBody,
-        reported: Option<LimitInfo>,
-    ) -> Result<Attempt<T>, Error> {
-        let status = answer.status.as_u16();
-        let said = if refusal.error_code.is_empty() {
-            String::new()
-        } else {
-            format!(" {}: {}", refusal.error_code, refusal.message)
-        };
-        match status {
-            200..=299 => match serde_json::from_slice::<T>(&answer.body) {
-                Ok(value) => Ok(Attempt::Done(value)),
-                Err(error) => {
-                    let html = answer.body.trim_ascii_start().starts_with(b"<");
-                    let cause = if html {
-                        "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
-                    } else if error.is_eof() {
-                        "Salesforce's answer was cut short".to_owned()
-                    } else {
-                        // serde's message names the field, never a value.
-                        format!("Salesforce's answer could not be read ({error})")
-                    };
-                    Ok(Attempt::Retry(Transient {
-                        cause,
-                        kind: ErrorKind::UPSTREAM,
-                    }))
-                }
-            },
-            401 if refusal.message.to_ascii_lowercase().contains("scope") => {
-                Err(Error::auth(format!(
-                    "{object}: the token may not call the REST API ({}: {}); add the `api` (and \
-                     `refresh_token`) scope to the connected app's OAuth scopes, then generate \
-                     a new refresh token",
-                    refusal.error_code, refusal.message
-                )))
-            }
-            401 => Ok(Attempt::Expired),
-            403 | 429 if status == 429 || refusal.error_code == "REQUEST_LIMIT_EXCEEDED" => {
-                let usage = reported
-                    .map(|r| format!(" ({} of {} daily calls used)", r.used, r.max))
-                    .unwrap_or_default();
+/// Sorts an answer into a value, an expired session, a retry, or an error.
+fn sort<T: DeserializeOwned>(
+    object: &str,
+    answer: &Answer,
+    refusal: &ApiErrorBody,
+    reported: Option<LimitInfo>,
+) -> Result<Attempt<T>, Error> {
+    let status = answer.status.as_u16();
+    let said = if refusal.error_code.is_empty() {
+        String::new()
+    } else {
+        format!(" {}: {}", refusal.error_code, refusal.message)
+    };
+    match status {
+        200..=299 => match serde_json::from_slice::<T>(&answer.body) {
+            Ok(value) => Ok(Attempt::Done(value)),
+            Err(error) => {
+                let html = answer.body.trim_ascii_start().starts_with(b"<");
+                let cause = if html {
+                    "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
+                } else if error.is_eof() {
+                    "Salesforce's answer was cut short".to_owned()
+                } else {
+                    // serde's message names the field, never a value.
+                    format!("Salesforce's answer could not be read ({error})")
+                };
                 Ok(Attempt::Retry(Transient {
-                    cause: format!("Salesforce refused for too many requests{said}{usage}"),
-                    kind: ErrorKind::RATE_LIMITED,
+                    cause,
+                    kind: ErrorKind::UPSTREAM,
                 }))
             }
-            500 | 502 | 503 | 504 => Ok(Attempt::Retry(Transient {
-                cause: format!("Salesforce answered {status}{said}"),
-                kind: ErrorKind::UPSTREAM,
-            })),
-            _ => {
-                let mut error = match status {
-                    403 => Error::auth(format!(
-                        "{object}: Salesforce refused access (HTTP 403{said}); the user the token \
-                         belongs to needs API Enabled, View Setup and Configuration and Manage \
-                         Users"
-                    )),
-                    _ => Error::upstream(format!(
-                        "{object}: Salesforce answered HTTP {status}{}",
-                        if said.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", said.trim_start())
-                        }
-                    )),
-                };
-                if !refusal.error_code.is_empty() {
-                    error = error.with_details(serde_json::json!({
-                        ERROR_CODE_DETAIL: refusal.error_code
-                    }));
-                }
-                Err(error)
+        },
+        401 if refusal.message.to_ascii_lowercase().contains("scope") => Err(Error::auth(format!(
+            "{object}: the token may not call the REST API ({}: {}); add the `api` (and \
+                 `refresh_token`) scope to the connected app's OAuth scopes, then generate \
+                 a new refresh token",
+            refusal.error_code, refusal.message
+        ))),
+        401 => Ok(Attempt::Expired),
+        403 | 429 if status == 429 || refusal.error_code == "REQUEST_LIMIT_EXCEEDED" => {
+            let usage = reported
+                .map(|r| format!(" ({} of {} daily calls used)", r.used, r.max))
+                .unwrap_or_default();
+            Ok(Attempt::Retry(Transient {
+                cause: format!("Salesforce refused for too many requests{said}{usage}"),
+                kind: ErrorKind::RATE_LIMITED,
+            }))
+        }
+        500 | 502 | 503 | 504 => Ok(Attempt::Retry(Transient {
+            cause: format!("Salesforce answered {status}{said}"),
+            kind: ErrorKind::UPSTREAM,
+        })),
+        _ => {
+            let mut error = match status {
+                403 => Error::auth(format!(
+                    "{object}: Salesforce refused access (HTTP 403{said}); the user the token \
+                     belongs to needs API Enabled, View Setup and Configuration and Manage \
+                     Users"
+                )),
+                _ => Error::upstream(format!(
+                    "{object}: Salesforce answered HTTP {status}{}",
+                    if said.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", said.trim_start())
+                    }
+                )),
+            };
+            if !refusal.error_code.is_empty() {
+                error = error.with_details(serde_json::json!({
+                    ERROR_CODE_DETAIL: refusal.error_code
+                }));
             }
+            Err(error)
         }
     }
 }
@@ -436,6 +447,106 @@ mod tests {
         );
         let html = error_body(b"<html>down</html>");
         assert!(html.error_code.is_empty());
+    }
+
+    /// Sorts an answer of `status` with `body` (and a limit header of 5 of 100).
+    fn check(status: u16, body: &str) -> Result<Attempt<serde_json::Value>, Error> {
+        let answer = Answer {
+            status: reqwest::StatusCode::from_u16(status).expect("a status"),
+            headers: reqwest::header::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let refusal = error_body_if_failed(&answer);
+        sort(
+            "User",
+            &answer,
+            &refusal,
+            Some(LimitInfo { used: 5, max: 100 }),
+        )
+    }
+
+    fn retried(status: u16, body: &str) -> Transient {
+        match check(status, body) {
+            Ok(Attempt::Retry(transient)) => transient,
+            Ok(Attempt::Done(value)) => panic!("{status}: done with {value}"),
+            Ok(Attempt::Expired) => panic!("{status}: expired"),
+            Err(error) => panic!("{status}: {error:?}"),
+        }
+    }
+
+    fn failed(status: u16, body: &str) -> Error {
+        match check(status, body) {
+            Err(error) => error,
+            Ok(_) => panic!("{status} {body}: not an error"),
+        }
+    }
+
+    #[test]
+    fn answers_are_sorted() {
+        assert!(matches!(check(200, r#"{"a": 1}"#), Ok(Attempt::Done(_))));
+        assert!(matches!(
+            check(
+                401,
+                r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#
+            ),
+            Ok(Attempt::Expired)
+        ));
+        let cut = retried(200, r#"{"a": [1, 2"#);
+        assert_eq!(cut.cause, "Salesforce's answer was cut short");
+        let html = retried(200, "<html><body>Maintenance</body></html>");
+        assert!(html.cause.contains("HTML page"), "{}", html.cause);
+        let limit = retried(
+            403,
+            r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
+        );
+        assert_eq!(limit.kind, ErrorKind::RATE_LIMITED);
+        assert_eq!(
+            limit.cause,
+            "Salesforce refused for too many requests REQUEST_LIMIT_EXCEEDED: TotalRequests \
+             Limit exceeded. (5 of 100 daily calls used)"
+        );
+        assert_eq!(retried(429, "").kind, ErrorKind::RATE_LIMITED);
+        for status in [500, 502, 503, 504] {
+            let transient = retried(status, "<html>busy</html>");
+            assert_eq!(transient.kind, ErrorKind::UPSTREAM);
+            assert_eq!(transient.cause, format!("Salesforce answered {status}"));
+        }
+
+        let scope = failed(
+            401,
+            r#"[{"message":"This session is not valid for use with the specified REST API endpoint. One of the following scopes is required: api, full","errorCode":"INVALID_SESSION_ID"}]"#,
+        );
+        assert_eq!(scope.kind, ErrorKind::AUTH);
+        assert!(
+            scope
+                .message
+                .starts_with("User: the token may not call the REST API")
+        );
+        let field = failed(
+            400,
+            r#"[{"message":"No such column 'Nope' on entity 'User'","errorCode":"INVALID_FIELD"}]"#,
+        );
+        assert_eq!(field.kind, ErrorKind::UPSTREAM);
+        assert_eq!(
+            field.message,
+            "User: Salesforce answered HTTP 400 (INVALID_FIELD: No such column 'Nope' on entity \
+             'User')"
+        );
+        assert_eq!(error_code(&field), Some("INVALID_FIELD"));
+        let access = failed(
+            403,
+            r#"[{"message":"insufficient access rights","errorCode":"INSUFFICIENT_ACCESS"}]"#,
+        );
+        assert_eq!(access.kind, ErrorKind::AUTH);
+        assert!(
+            access.message.contains("View Setup and Configuration"),
+            "{}",
+            access.message
+        );
+        assert_eq!(error_code(&access), Some("INSUFFICIENT_ACCESS"));
+        let bare = failed(404, "");
+        assert_eq!(bare.message, "User: Salesforce answered HTTP 404");
+        assert_eq!(error_code(&bare), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! At most `import.max_concurrent_queries` requests are in flight at once; every request goes
 //! through [`api::Api::get`] (budget, session refresh, retries). Big objects are never held
 //! whole: each page is mapped, emitted and dropped while the next one is being fetched
-//! ([`stream`]). Only the small tables stay in memory (licenses, profiles, frozen user ids,
+//! ([`stream`](mod@stream)). Only the small tables stay in memory (licenses, profiles, frozen user ids,
 //! metrics).
 //!
 //! # What the host receives

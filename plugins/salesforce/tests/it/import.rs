@@ -789,3 +789,41 @@ async fn a_lasting_outage_mid_stream_names_the_object_and_keeps_the_call_count()
         "the calls made before the outage"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_refused_mid_run_asks_for_reauthorization() {
+    let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    let token = settings["credentials"]["refresh_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    sim.control().set_faults(Faults {
+        expire_session_after_page: Some(2),
+        ..Faults::default()
+    });
+    // Once the run is under way (its first batch), the refresh token is revoked: the
+    // refresh after the session ends mid-stream is refused.
+    let control = sim.control();
+    let host = Host::from_callbacks(HookHost {
+        inner: RecordingHost::new(),
+        emits: AtomicUsize::new(0),
+        hook: Box::new(move |n| {
+            if n == 1 {
+                control.revoke_refresh_tokens();
+            }
+        }),
+    });
+    let error = run(settings, &host).await.expect_err("refused");
+    assert_eq!(error.kind, ErrorKind::AUTH);
+    assert!(
+        error
+            .message
+            .starts_with("the refresh token was revoked or expired: generate a new one"),
+        "{}",
+        error.message
+    );
+    assert_eq!(error.details["reauthorize"], true);
+    assert_eq!(error.details["api_calls"], sim.control().api_calls());
+    assert!(!error.message.contains(&token));
+}
