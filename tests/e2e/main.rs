@@ -10,6 +10,7 @@ mod export;
 mod plugins;
 mod reports;
 mod runs;
+mod salesforce_import;
 mod schedules;
 mod schema;
 mod serve;
