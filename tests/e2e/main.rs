@@ -6,6 +6,7 @@ mod support;
 mod check;
 mod connections;
 mod cyberark;
+mod demo;
 mod export;
 mod plugins;
 mod reports;

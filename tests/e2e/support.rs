@@ -108,6 +108,11 @@ impl Env {
         self.root().join("plugins")
     }
 
+    /// The invhost binary this environment runs.
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     pub fn binary_dir(&self) -> PathBuf {
         self.binary.parent().expect("binary dir").to_owned()
     }

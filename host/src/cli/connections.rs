@@ -328,7 +328,7 @@ fn is_cancelled<T>(outcome: &Result<T, CallError>) -> bool {
     matches!(outcome, Err(e) if e.plugin_error().is_some_and(|e| e.kind == ErrorKind::CANCELLED))
 }
 
-fn generate_token(
+pub(super) fn generate_token(
     context: &Context,
     connections: &mut Connections<'_>,
     name: &str,

@@ -5,6 +5,7 @@
 
 mod connections;
 mod cyberark;
+mod demo;
 mod export;
 mod plugins;
 mod report;
@@ -16,6 +17,7 @@ mod settings;
 
 use std::{path::PathBuf, process::ExitCode};
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::{
@@ -83,6 +85,10 @@ enum Command {
     },
     /// Run the scheduler and the read-only HTTP API until SIGTERM or Ctrl-C.
     Serve(serve::ServeArgs),
+    /// See the whole pipeline in one command: a plugin's built-in simulator, a connection,
+    /// the device flow, an import and the reports (in a temporary data directory unless
+    /// --data-dir is given).
+    Demo(demo::DemoArgs),
 }
 
 /// Runs the command line; errors are printed by `main` on one line.
@@ -93,8 +99,23 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Serve(_) => crate::logging::init_with_default(crate::logging::SERVE_DEFAULT),
         _ => crate::logging::init(),
     }
+    // The demo works in a temporary data directory unless one is given; it is removed when
+    // the command ends.
+    let temporary = match (&cli.command, &cli.data_dir) {
+        (Command::Demo(_), None) => Some(
+            tempfile::Builder::new()
+                .prefix("invhost-demo-")
+                .tempdir()
+                .context("creating a temporary data directory for the demo")?,
+        ),
+        _ => None,
+    };
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .or_else(|| temporary.as_ref().map(|dir| dir.path().to_owned()));
     let paths = Paths::resolve(
-        cli.data_dir,
+        data_dir,
         &cli.plugins_dirs,
         std::env::var_os(PLUGINS_DIR_ENV),
     )?;
@@ -117,6 +138,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Export(args) => export::run(&context, args),
         Command::Schedules { command } => schedules::run(&context, command),
         Command::Serve(args) => serve::run(&context, args),
+        Command::Demo(args) => demo::run(&context, args, temporary.is_some()),
     }
 }
 

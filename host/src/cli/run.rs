@@ -126,7 +126,7 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> 
 }
 
 /// One line per finished run, then its warnings and error.
-fn print_outcome(run: &RunRow) {
+pub(super) fn print_outcome(run: &RunRow) {
     let took = duration_text(run);
     match run.state {
         RunState::Succeeded => {
@@ -237,13 +237,13 @@ pub(super) fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode
 
 /// Progress bars on standard error: one per connection and stage. Hidden when standard error
 /// is not a terminal (indicatif's default) or with `--json`.
-struct Bars {
+pub(super) struct Bars {
     multi: MultiProgress,
     bars: Mutex<HashMap<(String, String), ProgressBar>>,
 }
 
 impl Bars {
-    fn new(hidden: bool) -> Self {
+    pub(super) fn new(hidden: bool) -> Self {
         let multi = MultiProgress::new();
         if hidden {
             multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -254,7 +254,7 @@ impl Bars {
         }
     }
 
-    fn clear(&self) {
+    pub(super) fn clear(&self) {
         let _ = self.multi.clear();
     }
 }

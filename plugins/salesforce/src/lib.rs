@@ -6,7 +6,8 @@
 //! * [`auth`]: Salesforce's OAuth device flow and the refresh-token flow;
 //! * [`rest`]: REST API calls the connection test makes (versions, limits);
 //! * [`import`]: the import: licenses, users, assignments and usage, streamed to the host;
-//! * [`plugin`]: the [`invhost_plugin_api::Plugin`] implementation and the manifest.
+//! * [`plugin`]: the [`invhost_plugin_api::Plugin`] implementation and the manifest;
+//! * `demo` (feature `demo`, on by default): the simulated org behind `invhost demo`.
 //!
 //! Built as a `cdylib` that the host loads, and as an `rlib` so that its logic is tested
 //! in-process.
@@ -18,6 +19,8 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod import;
 pub mod plugin;
 pub mod rest;

@@ -107,6 +107,25 @@ impl Plugin for Salesforce {
         expect_source_type(&self.manifest(), &request.source_type)?;
         crate::import::import(&request, host).await
     }
+
+    #[cfg(feature = "demo")]
+    async fn start_demo(
+        &self,
+        request: invhost_plugin_api::protocol::DemoRequest,
+        _host: &Host,
+    ) -> Result<invhost_plugin_api::protocol::DemoEnvironment, Error> {
+        expect_source_type(&self.manifest(), &request.source_type)?;
+        crate::demo::start(&request)
+    }
+
+    #[cfg(feature = "demo")]
+    async fn stop_demo(
+        &self,
+        request: invhost_plugin_api::protocol::StopDemoRequest,
+        _host: &Host,
+    ) -> Result<(), Error> {
+        crate::demo::stop(&request)
+    }
 }
 
 /// An OAuth client for the settings' login host, through the configured proxy.
