@@ -35,6 +35,10 @@ struct Measured {
     api_calls_sim: u64,
     requests_sim: u64,
     peak_rss_kib: u64,
+    /// CPU time (user + system) of the invhost process.
+    cpu_seconds: f64,
+    /// CPU time the simulator spent during the import.
+    sim_cpu_seconds: f64,
     longest_chain: u64,
     pages_needed: u64,
     baseline_seconds: Option<f64>,
@@ -281,16 +285,18 @@ fn measure(
         "connections generate-token",
     )?;
     let truth = sim_get(&sim.base, "/__sim/ground-truth")?;
-    let (longest_chain, pages_needed) = chains(&truth);
+    let longest_chain = longest_chain(&truth);
     let before = sim_get(&sim.base, "/__sim/stats")?;
+    let sim_cpu_before = process_cpu_seconds(sim.child.id());
     let started = Instant::now();
     let child = invhost(release, data_dir, &["run", "bench", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("invhost run: {e}"))?;
-    let (output, peak_rss_kib) = wait_with_rusage(child)?;
+    let (output, peak_rss_kib, cpu_seconds) = wait_with_rusage(child)?;
     let seconds = started.elapsed().as_secs_f64();
+    let sim_cpu_seconds = process_cpu_seconds(sim.child.id()) - sim_cpu_before;
     let after = sim_get(&sim.base, "/__sim/stats")?;
     let runs: Value = serde_json::from_str(&output)
         .map_err(|e| format!("invhost run --json printed no JSON ({e}): {output}"))?;
@@ -320,15 +326,19 @@ fn measure(
         api_calls_sim: delta("api_calls"),
         requests_sim: delta("requests"),
         peak_rss_kib,
+        cpu_seconds,
+        sim_cpu_seconds,
         longest_chain,
-        pages_needed,
+        // Without faults every query page is needed once: the simulator's count of them.
+        pages_needed: delta("queries"),
         baseline_seconds,
     })
 }
 
-/// The longest page chain and the pages all big queries need, from the ground truth: `User`,
-/// `LoginHistory`, `PermissionSetLicenseAssign` and `UserPackageLicense` rows at 2,000 a page.
-fn chains(truth: &Value) -> (u64, u64) {
+/// The longest page chain, from the ground truth: the most pages any of `User`,
+/// `LoginHistory` (every row in the window), `PermissionSetLicenseAssign` and
+/// `UserPackageLicense` needs at 2,000 rows a page.
+fn longest_chain(truth: &Value) -> u64 {
     let pages = |rows: u64| rows.div_ceil(PAGE_SIZE).max(1);
     let users = truth["users"]["total"].as_u64().unwrap_or(0);
     let logins = truth["login_history_rows"].as_u64().unwrap_or(0);
@@ -347,14 +357,31 @@ fn chains(truth: &Value) -> (u64, u64) {
         pages(assigned("permission_set")),
         pages(assigned("package")),
     ];
-    (
-        chains.iter().copied().max().unwrap_or(1),
-        chains.iter().sum(),
-    )
+    chains.iter().copied().max().unwrap_or(1)
 }
 
-/// Waits for the child, reading its stdout, and returns it with the child's peak RSS in KiB.
-fn wait_with_rusage(mut child: Child) -> Result<(String, u64), String> {
+/// CPU time (user + system) a running process has used so far, from `/proc/PID/stat`.
+fn process_cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after its `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// Waits for the child, reading its stdout; returns it with the child's peak RSS in KiB and
+/// its CPU time in seconds.
+fn wait_with_rusage(mut child: Child) -> Result<(String, u64, f64), String> {
     let mut stdout = child.stdout.take().ok_or("no stdout")?;
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
     let err_reader = std::thread::spawn(move || {
@@ -379,8 +406,10 @@ fn wait_with_rusage(mut child: Child) -> Result<(String, u64), String> {
     if !libc::WIFEXITED(status) {
         return Err(format!("invhost run died: {}", errors.trim()));
     }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
     // Linux reports ru_maxrss in KiB.
-    Ok((output, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+    Ok((output, u64::try_from(usage.ru_maxrss).unwrap_or(0), cpu))
 }
 
 fn python_baseline(base: &str) -> Result<f64, String> {
@@ -417,13 +446,13 @@ fn print_row(m: &Measured) {
 
 fn print_table(results: &[Measured]) {
     println!(
-        "| users | latency | wall s | records | records/s | API calls (run / sim) | pages needed | longest chain | chain x latency s | peak RSS MiB | Python baseline s |"
+        "| users | latency | wall s | records | records/s | API calls (run / sim) | query pages | longest chain | chain x latency s | peak RSS MiB | invhost CPU s | simulator CPU s | Python baseline s |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for m in results {
         let chain_time = m.longest_chain as f64 * m.scenario.latency_ms as f64 / 1000.0;
         println!(
-            "| {} | {} ms | {:.2} | {} | {:.0} | {} / {} | {} | {} | {:.1} | {:.1} | {} |",
+            "| {} | {} ms | {:.2} | {} | {:.0} | {} / {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.2} | {} |",
             m.scenario.users,
             m.scenario.latency_ms,
             m.seconds,
@@ -435,6 +464,8 @@ fn print_table(results: &[Measured]) {
             m.longest_chain,
             chain_time,
             m.peak_rss_kib as f64 / 1024.0,
+            m.cpu_seconds,
+            m.sim_cpu_seconds,
             m.baseline_seconds
                 .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}")),
         );

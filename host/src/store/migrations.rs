@@ -104,7 +104,7 @@ const MIGRATIONS: &[&str] = &[
         account_id TEXT NOT NULL,
         source TEXT NOT NULL,
         assigned_at TEXT,
-        PRIMARY KEY (snapshot_id, license_id, account_id, source)
+        PRIMARY KEY (snapshot_id, account_id, license_id, source)
     );
     CREATE TABLE usage (
         snapshot_id INTEGER NOT NULL,

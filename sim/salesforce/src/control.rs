@@ -33,7 +33,7 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `GET /__sim/device/pending` | | `{"user_codes": ["..."]}` |
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
-/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N}` |
+/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N}` (queries: `query`/`queryAll` requests and next pages answered) |
 /// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
 /// | `GET /__sim/faults` | | the armed [`Faults`] |
 /// | `GET /__sim/ground-truth` | | [`GroundTruth`] as JSON, or `null` without an org |
@@ -203,5 +203,7 @@ async fn expire(State(control): State<Control>) -> Json<Value> {
 }
 
 async fn stats(State(control): State<Control>) -> Json<Value> {
-    Json(json!({"requests": control.requests(), "api_calls": control.api_calls()}))
+    Json(
+        json!({"requests": control.requests(), "api_calls": control.api_calls(), "queries": control.queries()}),
+    )
 }
