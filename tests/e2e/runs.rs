@@ -381,3 +381,38 @@ fn removing_a_connection_removes_its_snapshots_but_not_its_history() {
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["connection"], "alpha");
 }
+
+#[test]
+fn a_connection_being_imported_cannot_be_removed_and_no_records_are_orphaned() {
+    let env = Env::with_plugins(&[GOOD]);
+    add(
+        &env,
+        "alpha",
+        &fixture_settings(2000, json!({"batch": 20, "pause_ms": 50})),
+    );
+    let child = spawn_run(&env, "alpha");
+    wait_for_building_rows(&env, 20);
+    let refused = env.run(&["connections", "remove", "alpha"]);
+    assert!(
+        refused
+            .failure()
+            .contains("connection `alpha` is being imported"),
+        "{refused:#?}"
+    );
+    signal(&child, "INT");
+    let output = child.wait_with_output().expect("ends");
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    env.run(&["connections", "remove", "alpha"]).success();
+    // Nothing is left that no snapshot owns, and a new connection starts from nothing.
+    assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 0);
+    add(&env, "alpha", &fixture_settings(3, json!({})));
+    env.run(&["run", "alpha"]).success();
+    assert_eq!(current_accounts(&env, "alpha"), 3);
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM accounts WHERE snapshot_id NOT IN (SELECT id FROM snapshots)"
+        ),
+        0
+    );
+}

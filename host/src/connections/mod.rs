@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::{
     names::check_connection_name,
     plugins::{CallError, LoadedPlugin, Registry, registry::UnknownSourceType},
+    runner::lock::{LockError, RunLock},
     secrets::{self, MasterKey, SecretsError, key::MASTER_KEY_ENV},
     store::{AuthState, ConnectionRow, Store, StoreError},
 };
@@ -36,6 +37,14 @@ pub enum ConnectionError {
     /// Secrets could not be sealed or opened.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
+    /// The connection is being imported.
+    #[error(
+        "connection `{0}` is being imported (by this or another invhost process); wait for the run to end or stop it (Ctrl-C, or stop `invhost serve`), then try again"
+    )]
+    Busy(String),
+    /// The connection's run lock could not be taken.
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// A connection as shown: the stored row with every secret replaced by the placeholder (or,
@@ -173,6 +182,11 @@ impl<'a> Connections<'a> {
         Ok(())
     }
 
+    /// The id of a connection (stable for its lifetime, never reused).
+    pub fn id(&mut self, name: &str) -> Result<i64, ConnectionError> {
+        Ok(self.store.connection(name)?.id)
+    }
+
     /// A connection with its settings opened, for a plugin call.
     pub fn prepare(&mut self, name: &str) -> Result<Prepared<'a>, ConnectionError> {
         let row = self.store.connection(name)?;
@@ -209,9 +223,19 @@ impl<'a> Connections<'a> {
         row
     }
 
-    /// Removes a connection.
+    /// Removes a connection with its snapshots. Refused while the connection is being
+    /// imported (by this or another process): its run holds the connection's run lock.
     pub fn remove(&mut self, name: &str) -> Result<(), ConnectionError> {
-        Ok(self.store.remove_connection(name)?)
+        let id = self.id(name)?;
+        let _lock = match RunLock::try_acquire(self.data_dir, id) {
+            Ok(lock) => lock,
+            Err(LockError::Busy) => return Err(ConnectionError::Busy(name.to_owned())),
+            Err(error) => return Err(ConnectionError::Lock(error)),
+        };
+        self.store.remove_connection(name)?;
+        // Ids are never reused, so the lock file would never serve again.
+        RunLock::remove_file(self.data_dir, id);
+        Ok(())
     }
 
     /// Records the outcome of a call that authenticated: success (`None`) clears a

@@ -8,7 +8,7 @@ use std::sync::{
 };
 
 use invhost_plugin_api::{
-    Error,
+    Error, ErrorKind,
     protocol::{Progress, Prompt, UpdateSecretRequest, VaultRequest, VaultResponse},
 };
 
@@ -23,7 +23,8 @@ use crate::{
 pub(super) struct ImportHandler {
     pub(super) connection: String,
     pub(super) session: Session,
-    pub(super) writer: Mutex<SnapshotWriter>,
+    /// The run's writer; `None` once the run ended ([`ImportHandler::close`]).
+    pub(super) writer: Mutex<Option<SnapshotWriter>>,
     pub(super) observer: Arc<dyn RunObserver>,
     pub(super) cancel: Arc<AtomicBool>,
     /// Warnings of the host's own (skipped records), deduplicated.
@@ -31,6 +32,18 @@ pub(super) struct ImportHandler {
 }
 
 impl ImportHandler {
+    /// Ends the handler's part of the run: waits for a batch being written to finish, then
+    /// refuses every later one. Called before the run ends, so that a batch a plugin sends late
+    /// (from a task still winding down) can never land after the snapshot is published or
+    /// deleted.
+    pub(super) fn close(&self) {
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *writer = None;
+    }
+
     /// The host's warnings collected so far.
     pub(super) fn take_warnings(&self) -> Vec<String> {
         self.warnings
@@ -49,6 +62,12 @@ impl CallHandler for ImportHandler {
             .writer
             .lock()
             .map_err(|_| Error::internal("the snapshot writer's lock was poisoned"))?;
+        let Some(writer) = writer.as_mut() else {
+            return Err(Error::new(
+                ErrorKind::CANCELLED,
+                "the run has ended; records sent after its end are not kept",
+            ));
+        };
         match writer.write_batch(batch) {
             Ok(outcome) => {
                 if !outcome.skipped.is_empty()
@@ -65,6 +84,13 @@ impl CallHandler for ImportHandler {
             Err(error @ BatchError::Invalid { .. }) => Err(Error::internal(format!(
                 "{error}; report it to the plugin's authors"
             ))),
+            Err(error @ BatchError::Closed) => Err(Error::new(
+                ErrorKind::CANCELLED,
+                format!(
+                    "{error} (the connection `{}` was removed, or the run was stopped)",
+                    self.connection
+                ),
+            )),
             Err(BatchError::Store(error)) => Err(Error::internal(format!(
                 "could not store the records of `{}`: {error}",
                 self.connection

@@ -69,6 +69,14 @@ impl RunLock {
     }
 }
 
+impl RunLock {
+    /// Deletes a connection's lock file, for its removal; the caller holds the lock. A failure
+    /// only leaves an unused file behind.
+    pub fn remove_file(data_dir: &Path, connection_id: i64) {
+        let _ = std::fs::remove_file(lock_path(data_dir, connection_id));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ use invhost_plugin_api::{
 
 use crate::{
     connections::{
-        ConnectionError, Connections,
+        ConnectionError, Connections, Prepared,
         session::{Interaction, Session, Vault},
     },
     plugins::{CallError, Registry},
@@ -88,6 +88,9 @@ pub enum RunError {
         "connection `{0}` is already being imported (by this or another invhost process); wait for that run to end (see `invhost runs`)"
     )]
     Busy(String),
+    /// The connection was removed and added again while the run started.
+    #[error("connection `{0}` was removed or replaced while the run started; start the run again")]
+    Replaced(String),
     /// The run lock could not be taken.
     #[error(transparent)]
     Lock(LockError),
@@ -153,35 +156,41 @@ impl<'a> Runner<'a> {
         observer: Arc<dyn RunObserver>,
     ) -> Result<RunRow, RunError> {
         let mut connections = Connections::open(self.data_dir, self.registry)?;
-        let prepared = connections.prepare(name)?;
-        let row = prepared.row.clone();
-        let _lock = match RunLock::try_acquire(self.data_dir, row.id) {
+        // The lock first: nothing of the connection (its secrets included) is opened while
+        // another run of it is in progress, and nobody removes it meanwhile.
+        let id = connections.id(name)?;
+        let _lock = match RunLock::try_acquire(self.data_dir, id) {
             Ok(lock) => lock,
-            Err(LockError::Busy) => return Err(RunError::Busy(row.name)),
+            Err(LockError::Busy) => return Err(RunError::Busy(name.to_owned())),
             Err(error) => return Err(RunError::Lock(error)),
         };
+        let prepared = connections.prepare(name)?;
+        let row = prepared.row.clone();
+        if row.id != id {
+            return Err(RunError::Replaced(row.name));
+        }
         let mut store = Store::open(self.data_dir)?;
         let (run_id, snapshot_id) = store.begin_run(&row, trigger)?;
         tracing::info!(connection = %row.name, run_id, "Import started.");
         observer.started(&row.name, run_id);
-        let handler = Arc::new(handler::ImportHandler {
-            connection: row.name.clone(),
-            session: Session::new(
-                self.data_dir,
-                &row.name,
-                prepared.schema.clone(),
-                prepared.key.clone(),
-                Interaction {
-                    open_browser: false,
-                },
-                self.vault.clone(),
-                cancel.clone(),
-            )?,
-            writer: Mutex::new(SnapshotWriter::open(self.data_dir, snapshot_id)?),
-            observer: observer.clone(),
-            cancel: cancel.clone(),
-            warnings: Mutex::new(Vec::new()),
-        });
+        let handler = match self.handler(&prepared, snapshot_id, &cancel, &observer) {
+            Ok(handler) => Arc::new(handler),
+            Err(error) => {
+                // The run started: it ends, as failed, rather than staying `running`.
+                let finished = store.finish_run(
+                    run_id,
+                    RunEnd {
+                        state: RunState::Failed,
+                        api_calls: None,
+                        warnings: Vec::new(),
+                        error: Some(("internal".into(), error.to_string())),
+                        retryable: false,
+                    },
+                )?;
+                observer.finished(&finished);
+                return Ok(finished);
+            }
+        };
         let request = ImportRequest {
             source_type: row.source_type.clone(),
             connection: ConnectionInfo {
@@ -241,6 +250,7 @@ impl<'a> Runner<'a> {
                 }
             }
         };
+        handler.close();
         drop(handler);
         let finished = store.finish_run(run_id, end)?;
         match &outcome {
@@ -258,5 +268,33 @@ impl<'a> Runner<'a> {
         tracing::info!(connection = %row.name, run_id, state = finished.state.as_str(), "Import ended.");
         observer.finished(&finished);
         Ok(finished)
+    }
+
+    /// The call handler of a started run.
+    fn handler(
+        &self,
+        prepared: &Prepared<'_>,
+        snapshot_id: i64,
+        cancel: &Arc<AtomicBool>,
+        observer: &Arc<dyn RunObserver>,
+    ) -> Result<handler::ImportHandler, RunError> {
+        Ok(handler::ImportHandler {
+            connection: prepared.row.name.clone(),
+            session: Session::new(
+                self.data_dir,
+                &prepared.row.name,
+                prepared.schema.clone(),
+                prepared.key.clone(),
+                Interaction {
+                    open_browser: false,
+                },
+                self.vault.clone(),
+                cancel.clone(),
+            )?,
+            writer: Mutex::new(Some(SnapshotWriter::open(self.data_dir, snapshot_id)?)),
+            observer: observer.clone(),
+            cancel: cancel.clone(),
+            warnings: Mutex::new(Vec::new()),
+        })
     }
 }

@@ -280,20 +280,30 @@ impl Store {
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n > 0)?;
+        let snapshot_id = snapshot_id.unwrap_or(-1);
+        let building: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM snapshots
+               WHERE id = ?1 AND run_id = ?2 AND connection_id = ?3 AND state = 'building')",
+            params![snapshot_id, run_id, connection_id],
+            |r| r.get(0),
+        )?;
         let mut end = end;
-        if end.state == RunState::Succeeded && (state != "running" || !connection_exists) {
+        if end.state == RunState::Succeeded
+            && (state != "running" || !connection_exists || !building)
+        {
             end.state = RunState::Failed;
             end.retryable = false;
             end.error = Some((
                 "internal".into(),
-                if connection_exists {
+                if !connection_exists {
+                    "the connection was removed while the run was in progress; its records were not kept".into()
+                } else if state != "running" {
                     "the run was marked interrupted by another invhost process while it ran; its records were not kept".into()
                 } else {
-                    "the connection was removed while the run was in progress; its records were not kept".into()
+                    "the run's snapshot was deleted while the run was in progress; its records were not kept".into()
                 },
             ));
         }
-        let snapshot_id = snapshot_id.unwrap_or(-1);
         let mut counts = BTreeMap::new();
         if end.state == RunState::Succeeded {
             counts = count_records(&tx, snapshot_id)?;
@@ -301,10 +311,18 @@ impl Store {
                 "UPDATE snapshots SET state = 'previous' WHERE connection_id = ?1 AND state = 'current'",
                 [connection_id],
             )?;
-            tx.execute(
-                "UPDATE snapshots SET state = 'current', published_at = ?1 WHERE id = ?2",
+            let published = tx.execute(
+                "UPDATE snapshots SET state = 'current', published_at = ?1
+                 WHERE id = ?2 AND state = 'building'",
                 params![now_millis(), snapshot_id],
             )?;
+            if published != 1 {
+                // Checked above under the same write lock; dropping `tx` rolls back.
+                return Err(StoreError::Corrupt {
+                    what: format!("snapshot {snapshot_id}"),
+                    detail: "it was no longer being built when its run published it".into(),
+                });
+            }
         } else {
             delete_snapshots_where(&tx, "id = ?1", snapshot_id)?;
         }
@@ -342,7 +360,8 @@ impl Store {
         let old: Vec<i64> = {
             let mut statement = tx.prepare(
                 "SELECT id FROM snapshots WHERE connection_id = ?1 AND state = 'previous'
-                 ORDER BY id DESC LIMIT -1 OFFSET ?2",
+                   AND id NOT IN (SELECT id FROM snapshots
+                     WHERE connection_id = ?1 AND state = 'previous' ORDER BY id DESC LIMIT ?2)",
             )?;
             statement
                 .query_map(params![connection_id, keep_previous], |r| r.get(0))?

@@ -17,7 +17,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use invhost_plugin_api::model::{
     Account, Application, Assignment, Attributes, License, Record, Tenant, Usage,
 };
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{DB_FILE, StoreError};
@@ -39,15 +39,19 @@ pub(crate) fn delete_snapshots_where(
     condition: &str,
     param: i64,
 ) -> Result<(), StoreError> {
-    for (_, table) in RECORD_TABLES {
-        tx.execute(
-            &format!(
-                "DELETE FROM {table} WHERE snapshot_id IN (SELECT id FROM snapshots WHERE {condition})"
-            ),
-            [param],
-        )?;
+    let ids: Vec<i64> = {
+        let mut statement = tx.prepare(&format!("SELECT id FROM snapshots WHERE {condition}"))?;
+        statement
+            .query_map([param], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        for (_, table) in RECORD_TABLES {
+            tx.prepare_cached(&format!("DELETE FROM {table} WHERE snapshot_id = ?1"))?
+                .execute([id])?;
+        }
+        tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
     }
-    tx.execute(&format!("DELETE FROM snapshots WHERE {condition}"), [param])?;
     Ok(())
 }
 
@@ -112,6 +116,10 @@ pub enum BatchError {
         /// Why.
         reason: String,
     },
+    /// The run has ended, or its snapshot is gone (the connection was removed, or another
+    /// process judged the run dead): records arriving now are not kept.
+    #[error("the run has ended; records sent after its end are not kept")]
+    Closed,
     /// The database refused.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -122,6 +130,7 @@ pub enum BatchError {
 pub struct SnapshotWriter {
     db: Connection,
     snapshot_id: i64,
+    run_id: i64,
 }
 
 const UPSERT_TENANT: &str =
@@ -180,7 +189,7 @@ const MERGE_USAGE: &str =
          ELSE usage.last_api_at END";
 
 impl SnapshotWriter {
-    /// A writer for snapshot `snapshot_id` of the database in `data_dir`.
+    /// A writer for the `building` snapshot `snapshot_id` of the database in `data_dir`.
     pub fn open(data_dir: &Path, snapshot_id: i64) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
         let db = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
@@ -189,7 +198,23 @@ impl SnapshotWriter {
         // snapshot only counts once the run publishes it, and that commit is synced in full
         // (which syncs the write-ahead log, these batches included).
         db.pragma_update(None, "synchronous", "NORMAL")?;
-        Ok(SnapshotWriter { db, snapshot_id })
+        // The run that owns the snapshot: a batch is kept only while that run still builds it.
+        let run_id: i64 = db
+            .query_row(
+                "SELECT run_id FROM snapshots WHERE id = ?1 AND state = 'building'",
+                [snapshot_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("snapshot {snapshot_id}"),
+                detail: "no snapshot is being built under this id".into(),
+            })?;
+        Ok(SnapshotWriter {
+            db,
+            snapshot_id,
+            run_id,
+        })
     }
 
     /// The snapshot written to.
@@ -200,6 +225,11 @@ impl SnapshotWriter {
     /// Writes a batch of records (JSON lines, [`Record`]) in one transaction: all of it or,
     /// on an error, none. A line of a kind this host does not know is skipped and reported
     /// (a newer plugin); a line that is not a record at all refuses the batch.
+    ///
+    /// The batch is written only while the snapshot is still `building` for this run, checked
+    /// under the transaction's write lock: a batch that arrives after the run ended, or after
+    /// the connection was removed, is refused ([`BatchError::Closed`]) instead of leaving
+    /// records that no snapshot owns.
     pub fn write_batch(&mut self, batch: &str) -> Result<BatchOutcome, BatchError> {
         let mut records = Vec::new();
         let mut outcome = BatchOutcome::default();
@@ -227,6 +257,16 @@ impl SnapshotWriter {
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
+        let building: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM snapshots WHERE id = ?1 AND run_id = ?2 AND state = 'building')",
+                params![self.snapshot_id, self.run_id],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)?;
+        if !building {
+            return Err(BatchError::Closed);
+        }
         for record in &records {
             insert(&tx, self.snapshot_id, record).map_err(StoreError::from)?;
         }
@@ -471,5 +511,99 @@ mod tests {
         assert_eq!(row.state, RunState::Failed);
         assert!(row.error.is_some_and(|e| e.contains("marked interrupted")));
         assert_eq!(store.current_snapshot(connection).expect("query"), None);
+    }
+    fn failed() -> RunEnd {
+        RunEnd {
+            state: RunState::Failed,
+            api_calls: None,
+            warnings: vec![],
+            error: Some(("network".into(), "cut".into())),
+            retryable: true,
+        }
+    }
+
+    fn records(writer: &SnapshotWriter) -> i64 {
+        writer
+            .db
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM accounts) + (SELECT COUNT(*) FROM usage)",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count")
+    }
+
+    #[test]
+    fn a_batch_after_the_run_ended_is_refused_and_leaves_nothing_behind() {
+        let (dir, mut store, run, snapshot) = started();
+        let mut late = SnapshotWriter::open(dir.path(), snapshot).expect("writer");
+        let account =
+            line(json!({"kind": "account", "id": "a1", "username": "a@x", "active": true}));
+        late.write_batch(&account).expect("written while building");
+        store.finish_run(run, failed()).expect("finished");
+        assert_eq!(records(&late), 0, "the failed run's records are deleted");
+        assert!(matches!(
+            late.write_batch(&account),
+            Err(BatchError::Closed)
+        ));
+        assert_eq!(records(&late), 0, "the late batch left no orphans");
+        // The next run starts clean and publishes only its own records.
+        let row = store.connection("acme").expect("row");
+        let (next_run, next_snapshot) = store.begin_run(&row, Trigger::Manual).expect("begun");
+        assert_ne!(next_snapshot, snapshot, "snapshot ids are never reused");
+        assert!(matches!(
+            late.write_batch(&account),
+            Err(BatchError::Closed)
+        ));
+        let finished = store
+            .finish_run(
+                next_run,
+                RunEnd {
+                    state: RunState::Succeeded,
+                    api_calls: None,
+                    warnings: vec![],
+                    error: None,
+                    retryable: false,
+                },
+            )
+            .expect("finished");
+        assert_eq!(finished.state, RunState::Succeeded);
+        assert!(finished.counts.is_empty(), "{:?}", finished.counts);
+    }
+
+    #[test]
+    fn removing_the_connection_mid_run_closes_the_writer_and_the_run_cannot_succeed() {
+        let (dir, mut store, run, snapshot) = started();
+        let mut writer = SnapshotWriter::open(dir.path(), snapshot).expect("writer");
+        let account =
+            line(json!({"kind": "account", "id": "a1", "username": "a@x", "active": true}));
+        writer.write_batch(&account).expect("written");
+        store.remove_connection("acme").expect("removed");
+        assert!(matches!(
+            writer.write_batch(&account),
+            Err(BatchError::Closed)
+        ));
+        assert_eq!(records(&writer), 0);
+        let row = store
+            .finish_run(
+                run,
+                RunEnd {
+                    state: RunState::Succeeded,
+                    api_calls: None,
+                    warnings: vec![],
+                    error: None,
+                    retryable: false,
+                },
+            )
+            .expect("finished");
+        assert_eq!(row.state, RunState::Failed);
+        assert!(row.error.is_some_and(|e| e.contains("removed")));
+    }
+
+    #[test]
+    fn a_writer_opens_only_a_snapshot_being_built() {
+        let (dir, mut store, run, snapshot) = started();
+        store.finish_run(run, failed()).expect("finished");
+        assert!(SnapshotWriter::open(dir.path(), snapshot).is_err());
     }
 }
