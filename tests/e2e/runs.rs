@@ -416,3 +416,45 @@ fn a_connection_being_imported_cannot_be_removed_and_no_records_are_orphaned() {
         0
     );
 }
+
+#[test]
+fn ctrl_c_during_run_all_starts_no_further_connection() {
+    let env = Env::with_plugins(&[GOOD]);
+    std::fs::create_dir_all(env.data_dir()).expect("data dir");
+    std::fs::write(
+        env.data_dir().join("invhost.toml"),
+        "[runs]\nmax_parallel = 1\n",
+    )
+    .expect("config");
+    let slow = fixture_settings(5000, json!({"batch": 20, "pause_ms": 100}));
+    add(&env, "alpha", &slow);
+    add(&env, "beta", &slow);
+    let child = env
+        .invhost(&["run", "--all"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("invhost starts");
+    wait_for_building_rows(&env, 40);
+    signal(&child, "INT");
+    let output = child.wait_with_output().expect("ends");
+    assert_eq!(output.status.code(), Some(130), "{output:?}");
+    let history = runs(&env);
+    assert_eq!(
+        history.len(),
+        1,
+        "only the first connection ran: {history:?}"
+    );
+    assert_eq!(history[0]["state"], "cancelled");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let other = if history[0]["connection"] == "alpha" {
+        "beta"
+    } else {
+        "alpha"
+    };
+    assert!(
+        stderr.contains(&format!("{other}: not started: cancelled")),
+        "{stderr}"
+    );
+}

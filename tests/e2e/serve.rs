@@ -469,6 +469,26 @@ fn sigterm_mid_run_cancels_it_keeps_the_previous_snapshot_and_exits_promptly() {
         0
     );
     assert!(serve.log().contains("Stopping"), "{}", serve.log());
+    // The slot the shutdown cut short counts as not served: the schedule's progress is before
+    // the cancelled run, so the next start catches it up at once.
+    let (handled, started, before): (String, String, bool) = db(&env)
+        .query_row(
+            "SELECT s.handled_through, r.started_at,
+                    julianday(s.handled_through) < julianday(r.started_at)
+             FROM schedule_state s, runs r WHERE r.id = ?1",
+            [last.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("schedule state");
+    assert!(
+        before,
+        "progress {handled} is not before the cancelled run ({started})"
+    );
+    assert!(
+        serve.log().contains("it runs at the next start"),
+        "{}",
+        serve.log()
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use std::{
     collections::HashMap,
     process::ExitCode,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, atomic::Ordering},
     time::Duration,
 };
 
@@ -83,7 +83,10 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> 
     std::thread::scope(|scope| {
         for _ in 0..parallel {
             scope.spawn(|| {
-                while let Some(name) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
+                // After Ctrl-C no further connection starts.
+                while !cancel.load(Ordering::SeqCst)
+                    && let Some(name) = queue.lock().ok().and_then(|mut q| q.pop_front())
+                {
                     let result =
                         runner.run(name, Trigger::Manual, cancel.clone(), observer.clone());
                     if let Ok(mut results) = results.lock() {
@@ -98,6 +101,13 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> 
     results.sort_by_key(|(name, _)| names.iter().position(|n| n == name));
     let mut code = ExitCode::SUCCESS;
     let mut finished = Vec::new();
+    let not_started: Vec<&String> = queue.into_inner().unwrap_or_default().into();
+    if !not_started.is_empty() {
+        code = ExitCode::from(130);
+        for name in not_started {
+            eprintln!("invhost: {name}: not started: cancelled");
+        }
+    }
     for (name, result) in results {
         match result {
             Ok(run) => {

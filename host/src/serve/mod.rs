@@ -29,6 +29,7 @@ use std::{
     time::Duration,
 };
 
+use invhost_plugin_api::sdk::CANCEL_GRACE;
 use tokio::sync::watch;
 
 use crate::{
@@ -39,8 +40,12 @@ use crate::{
 };
 use lock::{ServeLock, ServeLockError};
 
-/// How long shutdown waits for cancelled imports to end before exiting anyway.
-pub const STOP_GRACE: Duration = Duration::from_secs(8);
+/// How long shutdown waits for cancelled imports to end before exiting anyway: longer than a
+/// plugin built with the SDK lets a cancelled call finish its request in flight
+/// ([`CANCEL_GRACE`]), so that a token exchange under way can store a rotated token.
+pub const STOP_GRACE: Duration = Duration::from_secs(15);
+
+const _: () = assert!(STOP_GRACE.as_secs() >= CANCEL_GRACE.as_secs() + 5);
 
 /// How `invhost serve` runs.
 pub struct ServeOptions {

@@ -303,12 +303,19 @@ impl Scheduler {
 /// One due import with its retries.
 async fn run_job(context: Arc<JobContext>, job: Job) {
     let attempts = context.retry_delays.len() + 1;
+    // Whether shutdown kept the slot from being served (not started, cancelled, or a retry
+    // not made): then the next start of `serve` catches it up.
+    let mut stopped = false;
     for attempt in 1..=attempts {
         let permit = tokio::select! {
             permit = context.permits.clone().acquire_owned() => permit,
-            _ = context.shutdown.wait() => break,
+            _ = context.shutdown.wait() => {
+                stopped = true;
+                break;
+            }
         };
         if context.shutdown.is_triggered() {
+            stopped = true;
             break;
         }
         let outcome = import(context.clone(), job.connection.clone()).await;
@@ -324,6 +331,10 @@ async fn run_job(context: Arc<JobContext>, job: Job) {
                 break;
             }
         };
+        if run.state == RunState::Cancelled && context.shutdown.is_triggered() {
+            stopped = true;
+            break;
+        }
         if !matches!(run.state, RunState::Failed | RunState::Interrupted) {
             break;
         }
@@ -342,15 +353,19 @@ async fn run_job(context: Arc<JobContext>, job: Job) {
         tracing::warn!(connection = %job.connection, run_id = run.id, attempt, error_kind = kind, %error, retry_in = %humantime::format_duration(delay), "Scheduled import failed with a transient error; retrying.");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = context.shutdown.wait() => break,
+            _ = context.shutdown.wait() => {
+                stopped = true;
+                break;
+            }
         }
     }
-    finish_job(&context, &job).await;
+    finish_job(&context, &job, stopped).await;
 }
 
 /// Moves the connection's progress to now (slots that passed while the job ran are covered by
-/// it) and lets the connection be planned again.
-async fn finish_job(context: &Arc<JobContext>, job: &Job) {
+/// it) and lets the connection be planned again. A job that shutdown `stopped` moves the
+/// progress back to just before its slot instead, so the next start runs it.
+async fn finish_job(context: &Arc<JobContext>, job: &Job, stopped: bool) {
     let data_dir = context.data_dir.clone();
     let done = job.clone();
     let recorded = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
@@ -361,13 +376,20 @@ async fn finish_job(context: &Arc<JobContext>, job: &Job) {
             && state.fingerprint == done.fingerprint
         {
             let mut state = state.clone();
-            state.handled_through = timestamp(Utc::now());
+            state.handled_through = if stopped {
+                timestamp(done.slot - chrono::Duration::milliseconds(1))
+            } else {
+                timestamp(Utc::now())
+            };
             store.set_schedule_state(done.connection_id, &state)?;
         }
         Ok(())
     })
     .await;
     match recorded {
+        Ok(Ok(())) if stopped => {
+            tracing::info!(connection = %job.connection, slot = %timestamp(job.slot), "The scheduled import was stopped by shutdown; it runs at the next start.");
+        }
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
             tracing::warn!(connection = %job.connection, %error, "Could not record the scheduled import's progress; a slot may run again.");

@@ -65,7 +65,7 @@ pub struct ConnectionRow {
 
 const COLUMNS: &str = "name, source_type, settings, enabled, schedule, auth_state, auth_reason, created_at, updated_at, id";
 
-fn name_key(name: &str) -> String {
+pub(crate) fn name_key(name: &str) -> String {
     name.to_lowercase()
 }
 

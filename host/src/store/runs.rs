@@ -400,14 +400,44 @@ impl Store {
         connection: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RunRow>, StoreError> {
-        let mut statement = self.db().prepare(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs
-             WHERE ?1 IS NULL OR lower(connection_name) = lower(?1)
-             ORDER BY id DESC LIMIT ?2"
-        ))?;
-        let rows = statement
-            .query_map(params![connection, limit], run_row)?
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = match connection {
+            None => {
+                let mut statement = self.db().prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs ORDER BY id DESC LIMIT ?1"
+                ))?;
+                statement
+                    .query_map([limit], run_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            Some(name) => {
+                // Names compare as connection names do (Unicode case folding, in Rust), over
+                // the few distinct names the history holds.
+                let key = super::connections::name_key(name);
+                let names: Vec<String> = {
+                    let mut statement = self
+                        .db()
+                        .prepare("SELECT DISTINCT connection_name FROM runs")?;
+                    statement
+                        .query_map([], |r| r.get::<_, String>(0))?
+                        .filter(|n| {
+                            n.as_ref()
+                                .map_or(true, |n| super::connections::name_key(n) == key)
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+                if names.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let placeholders = vec!["?"; names.len()].join(", ");
+                let mut statement = self.db().prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE connection_name IN ({placeholders})
+                     ORDER BY id DESC LIMIT {limit}"
+                ))?;
+                statement
+                    .query_map(rusqlite::params_from_iter(&names), run_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
         rows.into_iter().map(finish_row).collect()
     }
 
@@ -421,5 +451,43 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn runs_of_a_connection_match_its_name_in_any_case_beyond_ascii() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut store = Store::open(dir.path()).expect("store");
+        for name in ["Ärzte Süd", "other"] {
+            store
+                .add_connection(name, "fixture", &json!({}))
+                .expect("added");
+            let row = store.connection(name).expect("row");
+            let (run, _) = store.begin_run(&row, Trigger::Manual).expect("begun");
+            store
+                .finish_run(
+                    run,
+                    RunEnd {
+                        state: RunState::Succeeded,
+                        api_calls: Some(1),
+                        warnings: vec![],
+                        error: None,
+                        retryable: false,
+                    },
+                )
+                .expect("finished");
+        }
+        let found = store.runs(Some("ÄRZTE SÜD"), 10).expect("runs");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].connection, "Ärzte Süd");
+        assert!(store.runs(Some("nobody"), 10).expect("runs").is_empty());
+        assert_eq!(store.runs(None, 10).expect("runs").len(), 2);
+        assert_eq!(store.runs(None, 1).expect("runs")[0].connection, "other");
     }
 }

@@ -30,7 +30,8 @@ const CANCEL_POLL: Duration = Duration::from_millis(200);
 
 /// How long a cancelled call may go on by itself before its future is dropped: long enough
 /// for a request in flight (a token exchange whose rotated token must be stored) to finish.
-const CANCEL_GRACE: Duration = Duration::from_secs(10);
+/// A host that waits for cancelled calls should wait longer than this.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 static INSTANCE: OnceLock<Box<dyn Any + Send + Sync>> = OnceLock::new();
 static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

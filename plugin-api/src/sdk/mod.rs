@@ -26,7 +26,7 @@ use crate::{
 };
 
 #[doc(hidden)]
-pub use export::__private;
+pub use export::{__private, CANCEL_GRACE};
 pub use host::Host;
 
 /// An inventory-source plugin.
