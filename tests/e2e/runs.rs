@@ -12,59 +12,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn fixture_settings(accounts: u32, import: Value) -> Value {
-    json!({"accounts": accounts, "token": {"source": "local", "value": "t0ken"}, "import": import})
-}
-
-fn add(env: &Env, name: &str, settings: &Value) {
-    let file = env.write(&format!("{name}.json"), &settings.to_string());
-    env.run(&[
-        "connections",
-        "add",
-        name,
-        "--type",
-        "fixture",
-        "--settings",
-        file.to_str().expect("utf-8 path"),
-    ])
-    .success();
-}
-
-fn update(env: &Env, name: &str, settings: &Value) {
-    let file = env.write(&format!("{name}-update.json"), &settings.to_string());
-    env.run(&[
-        "connections",
-        "update",
-        name,
-        "--settings",
-        file.to_str().expect("utf-8 path"),
-    ])
-    .success();
-}
-
-fn db(env: &Env) -> rusqlite::Connection {
-    rusqlite::Connection::open(env.data_dir().join("invhost.db")).expect("database opens")
-}
-
-fn count(env: &Env, sql: &str) -> i64 {
-    db(env)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Accounts in the connection's current snapshot.
-fn current_accounts(env: &Env, name: &str) -> i64 {
-    db(env)
-        .query_row(
-            "SELECT COUNT(*) FROM accounts a JOIN snapshots s ON s.id = a.snapshot_id
-             JOIN connections c ON c.id = s.connection_id
-             WHERE s.state = 'current' AND c.name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .expect("count")
-}
-
 fn runs(env: &Env) -> Vec<Value> {
     match env.run(&["runs", "--json"]).json() {
         Value::Array(runs) => runs,
@@ -124,7 +71,7 @@ fn integrity_ok(path: &Path) {
 #[test]
 fn a_run_makes_a_current_snapshot_and_the_history_shows_it() {
     let env = Env::with_plugins(&[GOOD]);
-    add(
+    add_fixture(
         &env,
         "alpha",
         &fixture_settings(
@@ -184,9 +131,9 @@ fn a_run_makes_a_current_snapshot_and_the_history_shows_it() {
 #[test]
 fn a_failed_run_keeps_the_previous_snapshot_and_leaves_no_records_behind() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(50, json!({"batch": 10})));
+    add_fixture(&env, "alpha", &fixture_settings(50, json!({"batch": 10})));
     env.run(&["run", "alpha"]).success();
-    update(
+    update_connection(
         &env,
         "alpha",
         &fixture_settings(80, json!({"batch": 10, "fail_after_batches": 3})),
@@ -225,7 +172,7 @@ fn old_snapshots_are_pruned_and_the_history_is_kept() {
         "[runs]\nkeep_snapshots = 2\n",
     )
     .expect("config");
-    add(&env, "alpha", &fixture_settings(5, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(5, json!({})));
     for _ in 0..4 {
         env.run(&["run", "alpha"]).success();
     }
@@ -250,9 +197,9 @@ fn old_snapshots_are_pruned_and_the_history_is_kept() {
 #[test]
 fn sigkill_mid_run_loses_nothing_and_the_run_is_marked_interrupted() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(30, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(30, json!({})));
     env.run(&["run", "alpha"]).success();
-    update(
+    update_connection(
         &env,
         "alpha",
         &fixture_settings(5000, json!({"batch": 20, "pause_ms": 100})),
@@ -284,7 +231,7 @@ fn sigkill_mid_run_loses_nothing_and_the_run_is_marked_interrupted() {
         assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 30);
     }
     // The next run works.
-    update(&env, "alpha", &fixture_settings(40, json!({})));
+    update_connection(&env, "alpha", &fixture_settings(40, json!({})));
     env.run(&["run", "alpha"]).success();
     assert_eq!(current_accounts(&env, "alpha"), 40);
 }
@@ -292,9 +239,9 @@ fn sigkill_mid_run_loses_nothing_and_the_run_is_marked_interrupted() {
 #[test]
 fn ctrl_c_cancels_the_run_and_keeps_the_previous_snapshot() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(30, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(30, json!({})));
     env.run(&["run", "alpha"]).success();
-    update(
+    update_connection(
         &env,
         "alpha",
         &fixture_settings(5000, json!({"batch": 20, "pause_ms": 100})),
@@ -319,7 +266,7 @@ fn ctrl_c_cancels_the_run_and_keeps_the_previous_snapshot() {
 #[test]
 fn one_run_per_connection_at_a_time() {
     let env = Env::with_plugins(&[GOOD]);
-    add(
+    add_fixture(
         &env,
         "alpha",
         &fixture_settings(2000, json!({"batch": 20, "pause_ms": 50})),
@@ -342,8 +289,8 @@ fn one_run_per_connection_at_a_time() {
 #[test]
 fn run_all_imports_every_enabled_connection_and_unknown_names_fail() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(3, json!({})));
-    add(&env, "beta", &fixture_settings(4, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(3, json!({})));
+    add_fixture(&env, "beta", &fixture_settings(4, json!({})));
     let run = env.run(&["run", "--all", "--json"]);
     let finished = run.json();
     let mut names: Vec<&str> = finished
@@ -372,7 +319,7 @@ fn run_all_imports_every_enabled_connection_and_unknown_names_fail() {
 #[test]
 fn removing_a_connection_removes_its_snapshots_but_not_its_history() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(12, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(12, json!({})));
     env.run(&["run", "alpha"]).success();
     env.run(&["connections", "remove", "alpha"]).success();
     assert_eq!(count(&env, "SELECT COUNT(*) FROM snapshots"), 0);
@@ -385,7 +332,7 @@ fn removing_a_connection_removes_its_snapshots_but_not_its_history() {
 #[test]
 fn a_connection_being_imported_cannot_be_removed_and_no_records_are_orphaned() {
     let env = Env::with_plugins(&[GOOD]);
-    add(
+    add_fixture(
         &env,
         "alpha",
         &fixture_settings(2000, json!({"batch": 20, "pause_ms": 50})),
@@ -405,7 +352,7 @@ fn a_connection_being_imported_cannot_be_removed_and_no_records_are_orphaned() {
     env.run(&["connections", "remove", "alpha"]).success();
     // Nothing is left that no snapshot owns, and a new connection starts from nothing.
     assert_eq!(count(&env, "SELECT COUNT(*) FROM accounts"), 0);
-    add(&env, "alpha", &fixture_settings(3, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(3, json!({})));
     env.run(&["run", "alpha"]).success();
     assert_eq!(current_accounts(&env, "alpha"), 3);
     assert_eq!(
@@ -427,8 +374,8 @@ fn ctrl_c_during_run_all_starts_no_further_connection() {
     )
     .expect("config");
     let slow = fixture_settings(5000, json!({"batch": 20, "pause_ms": 100}));
-    add(&env, "alpha", &slow);
-    add(&env, "beta", &slow);
+    add_fixture(&env, "alpha", &slow);
+    add_fixture(&env, "beta", &slow);
     let child = env
         .invhost(&["run", "--all"])
         .stdin(Stdio::null())

@@ -7,18 +7,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 fn add_connection(env: &Env, name: &str) {
-    let settings = json!({"accounts": 3, "token": {"source": "local", "value": "t0ken"}});
-    let file = env.write(&format!("{name}.json"), &settings.to_string());
-    env.run(&[
-        "connections",
-        "add",
-        name,
-        "--type",
-        "fixture",
-        "--settings",
-        file.to_str().expect("utf-8 path"),
-    ])
-    .success();
+    add_fixture(env, name, &fixture_settings(3, json!({})));
 }
 
 fn list(env: &Env) -> Vec<Value> {

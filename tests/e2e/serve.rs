@@ -18,54 +18,12 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// The fixture's token in these tests: it must never appear in an HTTP answer.
-const SECRET: &str = "t0ken-SECRET-4711";
-
-fn fixture_settings(accounts: u32, import: Value) -> Value {
-    json!({"accounts": accounts, "token": {"source": "local", "value": SECRET}, "import": import})
-}
-
-fn write_settings(env: &Env, name: &str, settings: &Value) -> String {
-    let file = env.write(&format!("{name}-{}.json", unique()), &settings.to_string());
-    file.to_str().expect("utf-8 path").to_owned()
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::SeqCst)
-}
-
-fn add(env: &Env, name: &str, settings: &Value) {
-    let file = write_settings(env, name, settings);
-    env.run(&[
-        "connections",
-        "add",
-        name,
-        "--type",
-        "fixture",
-        "--settings",
-        &file,
-    ])
-    .success();
-}
-
-fn update(env: &Env, name: &str, settings: &Value) {
-    let file = write_settings(env, name, settings);
-    env.run(&["connections", "update", name, "--settings", &file])
-        .success();
-}
-
 fn schedule(env: &Env, connection: &str, schedule: &str, definition: &[&str]) {
     let mut args = vec!["schedules", "add", schedule];
     args.extend(definition);
     env.run(&args).success();
     env.run(&["connections", "schedule", connection, schedule])
         .success();
-}
-
-fn db(env: &Env) -> rusqlite::Connection {
-    rusqlite::Connection::open(env.data_dir().join("invhost.db")).expect("database opens")
 }
 
 /// The runs as stored, oldest first: (id, trigger, state, retryable, error_kind, started_at
@@ -110,25 +68,6 @@ fn scheduled_successes(env: &Env) -> usize {
         .iter()
         .filter(|r| r.trigger == "schedule" && r.state == "succeeded")
         .count()
-}
-
-fn count(env: &Env, sql: &str) -> i64 {
-    db(env)
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Accounts in the connection's current snapshot.
-fn current_accounts(env: &Env, name: &str) -> i64 {
-    db(env)
-        .query_row(
-            "SELECT COUNT(*) FROM accounts a JOIN snapshots s ON s.id = a.snapshot_id
-             JOIN connections c ON c.id = s.connection_id
-             WHERE s.state = 'current' AND c.name = ?1",
-            [name],
-            |r| r.get(0),
-        )
-        .expect("count")
 }
 
 /// Polls `check` every 100 ms until it holds; panics with `what` after `limit`.
@@ -319,7 +258,7 @@ impl Drop for Serve {
 #[test]
 fn an_every_5s_schedule_runs_the_connection_again_and_again() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(5, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(5, json!({})));
     schedule(&env, "alpha", "fast", &["--every", "5s"]);
     let serve = Serve::start(&env, &[]);
     let started = Instant::now();
@@ -358,7 +297,7 @@ fn an_every_5s_schedule_runs_the_connection_again_and_again() {
 #[test]
 fn a_schedule_assigned_or_removed_while_serving_takes_effect_without_a_restart() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(5, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(5, json!({})));
     env.run(&["schedules", "add", "fast", "--every", "5s"])
         .success();
     let serve = Serve::start(&env, &[]);
@@ -393,7 +332,7 @@ fn a_schedule_assigned_or_removed_while_serving_takes_effect_without_a_restart()
 #[test]
 fn sigkill_mid_run_is_marked_interrupted_after_a_restart_and_the_schedule_goes_on() {
     let env = Env::with_plugins(&[GOOD]);
-    add(
+    add_fixture(
         &env,
         "alpha",
         &fixture_settings(3000, json!({"batch": 20, "pause_ms": 50})),
@@ -407,7 +346,7 @@ fn sigkill_mid_run_is_marked_interrupted_after_a_restart_and_the_schedule_goes_o
     let dead = killed.last().expect("a run").clone();
     assert_eq!(dead.state, "running", "nobody marked it yet: {killed:?}");
     // Quick imports from now on.
-    update(&env, "alpha", &fixture_settings(7, json!({})));
+    update_connection(&env, "alpha", &fixture_settings(7, json!({})));
     let serve = Serve::start(&env, &[]);
     wait_until(
         Duration::from_secs(30),
@@ -438,9 +377,9 @@ fn sigkill_mid_run_is_marked_interrupted_after_a_restart_and_the_schedule_goes_o
 #[test]
 fn sigterm_mid_run_cancels_it_keeps_the_previous_snapshot_and_exits_promptly() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(30, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(30, json!({})));
     env.run(&["run", "alpha"]).success();
-    update(
+    update_connection(
         &env,
         "alpha",
         &fixture_settings(5000, json!({"batch": 20, "pause_ms": 100})),
@@ -536,7 +475,7 @@ fn a_busy_listen_address_is_refused_with_its_name() {
 #[test]
 fn a_transient_failure_is_retried_within_the_slot_and_every_attempt_is_recorded() {
     let env = Env::with_plugins(&[GOOD]);
-    add(
+    add_fixture(
         &env,
         "alpha",
         &fixture_settings(4, json!({"fail_transient_times": 2})),
@@ -590,7 +529,7 @@ fn a_transient_failure_is_retried_within_the_slot_and_every_attempt_is_recorded(
 #[test]
 fn the_http_api_answers_json_and_never_shows_a_secret() {
     let env = Env::with_plugins(&[GOOD]);
-    add(&env, "alpha", &fixture_settings(6, json!({})));
+    add_fixture(&env, "alpha", &fixture_settings(6, json!({})));
     env.run(&["run", "alpha"]).success();
     env.run(&[
         "schedules",
@@ -660,7 +599,10 @@ fn the_http_api_answers_json_and_never_shows_a_secret() {
     assert_eq!(post.json()["error"], "method_not_allowed");
     bodies.push(post.body);
     for body in &bodies {
-        assert!(!body.contains(SECRET), "a secret in an answer: {body}");
+        assert!(
+            !body.contains(FIXTURE_TOKEN),
+            "a secret in an answer: {body}"
+        );
     }
-    assert!(!serve.log().contains(SECRET), "a secret in the log");
+    assert!(!serve.log().contains(FIXTURE_TOKEN), "a secret in the log");
 }

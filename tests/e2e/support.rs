@@ -248,3 +248,68 @@ pub fn salesforce_settings() -> serde_json::Value {
                   "credentials": {"source": "local", "username": "u", "password": "proxy-pass"}}
     })
 }
+
+/// The fixture plugin's token in tests: it must never appear in output or answers.
+pub const FIXTURE_TOKEN: &str = "t0ken-SECRET-4711";
+
+/// Settings of a fixture connection with `accounts` accounts and the fixture's `import` knobs
+/// (`batch`, `pause_ms`, `fail_after_batches`, ...).
+pub fn fixture_settings(accounts: u32, import: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"accounts": accounts, "token": {"source": "local", "value": FIXTURE_TOKEN}, "import": import})
+}
+
+/// Writes a settings document to a file of its own; returns its path.
+fn settings_file(env: &Env, name: &str, settings: &serde_json::Value) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let file = env.write(&format!("{name}-{n}.json"), &settings.to_string());
+    file.to_str().expect("utf-8 path").to_owned()
+}
+
+/// `invhost connections add NAME --type fixture`, which must succeed.
+pub fn add_fixture(env: &Env, name: &str, settings: &serde_json::Value) {
+    let file = settings_file(env, name, settings);
+    env.run(&[
+        "connections",
+        "add",
+        name,
+        "--type",
+        "fixture",
+        "--settings",
+        &file,
+    ])
+    .success();
+}
+
+/// `invhost connections update NAME`, which must succeed.
+pub fn update_connection(env: &Env, name: &str, settings: &serde_json::Value) {
+    let file = settings_file(env, name, settings);
+    env.run(&["connections", "update", name, "--settings", &file])
+        .success();
+}
+
+/// The data directory's database, opened directly (no CLI command sweeps runs on the way).
+pub fn db(env: &Env) -> rusqlite::Connection {
+    rusqlite::Connection::open(env.data_dir().join("invhost.db")).expect("database opens")
+}
+
+/// The one integer `sql` answers.
+pub fn count(env: &Env, sql: &str) -> i64 {
+    db(env)
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Accounts in the connection's current snapshot.
+pub fn current_accounts(env: &Env, name: &str) -> i64 {
+    db(env)
+        .query_row(
+            "SELECT COUNT(*) FROM accounts a JOIN snapshots s ON s.id = a.snapshot_id
+             JOIN connections c ON c.id = s.connection_id
+             WHERE s.state = 'current' AND c.name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .expect("count")
+}

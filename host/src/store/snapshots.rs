@@ -496,22 +496,21 @@ mod tests {
             .expect("written");
         let connection = store.connection("acme").expect("row").id;
         store.interrupt_run(connection).expect("marked");
-        let row = store
-            .finish_run(
-                run,
-                RunEnd {
-                    state: RunState::Succeeded,
-                    api_calls: None,
-                    warnings: vec![],
-                    error: None,
-                    retryable: false,
-                },
-            )
-            .expect("finished");
+        let row = store.finish_run(run, succeeded()).expect("finished");
         assert_eq!(row.state, RunState::Failed);
         assert!(row.error.is_some_and(|e| e.contains("marked interrupted")));
         assert_eq!(store.current_snapshot(connection).expect("query"), None);
     }
+    fn succeeded() -> RunEnd {
+        RunEnd {
+            state: RunState::Succeeded,
+            api_calls: None,
+            warnings: vec![],
+            error: None,
+            retryable: false,
+        }
+    }
+
     fn failed() -> RunEnd {
         RunEnd {
             state: RunState::Failed,
@@ -555,18 +554,7 @@ mod tests {
             late.write_batch(&account),
             Err(BatchError::Closed)
         ));
-        let finished = store
-            .finish_run(
-                next_run,
-                RunEnd {
-                    state: RunState::Succeeded,
-                    api_calls: None,
-                    warnings: vec![],
-                    error: None,
-                    retryable: false,
-                },
-            )
-            .expect("finished");
+        let finished = store.finish_run(next_run, succeeded()).expect("finished");
         assert_eq!(finished.state, RunState::Succeeded);
         assert!(finished.counts.is_empty(), "{:?}", finished.counts);
     }
@@ -584,18 +572,7 @@ mod tests {
             Err(BatchError::Closed)
         ));
         assert_eq!(records(&writer), 0);
-        let row = store
-            .finish_run(
-                run,
-                RunEnd {
-                    state: RunState::Succeeded,
-                    api_calls: None,
-                    warnings: vec![],
-                    error: None,
-                    retryable: false,
-                },
-            )
-            .expect("finished");
+        let row = store.finish_run(run, succeeded()).expect("finished");
         assert_eq!(row.state, RunState::Failed);
         assert!(row.error.is_some_and(|e| e.contains("removed")));
     }
