@@ -302,6 +302,16 @@ fn run_all_imports_every_enabled_connection_and_unknown_names_fail() {
     names.sort_unstable();
     assert_eq!(names, ["alpha", "beta"]);
     assert_eq!(current_accounts(&env, "beta"), 4);
+    // The history of one connection, by name in any case, positional or `--connection`.
+    for args in [
+        &["runs", "--connection", "ALPHA", "--json"][..],
+        &["runs", "Alpha", "--json"][..],
+    ] {
+        let only = env.run(args).json();
+        let only = only.as_array().expect("list");
+        assert_eq!(only.len(), 1, "{only:?}");
+        assert_eq!(only[0]["connection"], "alpha");
+    }
     let missing = env.run(&["run", "gamma"]);
     assert!(
         missing.failure().contains("no connection named `gamma`"),

@@ -38,6 +38,9 @@ pub(super) struct RunArgs {
 pub(super) struct RunsArgs {
     /// Only this connection's runs.
     name: Option<String>,
+    /// Only this connection's runs (the same as NAME, as the reports spell it).
+    #[arg(long = "connection", value_name = "NAME", conflicts_with = "name")]
+    connection: Option<String>,
     /// How many runs to show, newest first.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     limit: u32,
@@ -208,7 +211,7 @@ pub(super) fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode
     )
     .sweep()?;
     let mut store = Store::open(&context.paths.data_dir)?;
-    let rows = store.runs(args.name.as_deref(), args.limit)?;
+    let rows = store.runs(args.name.or(args.connection).as_deref(), args.limit)?;
     if args.json {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
