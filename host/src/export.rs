@@ -3,10 +3,18 @@
 //! connection's name. JSON is written as JSON Lines (`KIND.jsonl`, one object per line), CSV
 //! as `KIND.csv` (RFC 4180, a header row). The columns are documented in `docs/reports.md`.
 //!
-//! Rows are streamed from the database to the files (never a whole table in memory), each file
-//! first written under a temporary name and renamed when complete. Supersession is applied:
-//! the `status` of a retired connection's licenses reads `retired` (`imported_status` keeps
-//! what was imported). Existing files are never overwritten without `force`.
+//! Rows are streamed from the database to the files (never a whole table in memory).
+//! Supersession is applied: the `status` of a retired connection's licenses reads `retired`
+//! (`imported_status` keeps what was imported). Existing files are never overwritten without
+//! `force`.
+//!
+//! Durability, per export: every file is first written into a staging directory inside the
+//! target (`.invhost-export-XXXXXX`) and `fsync`ed; only when all of them are complete are
+//! they renamed into place, one after the other, and the target directory `fsync`ed. So an
+//! export that fails while reading or writing leaves the previous files as they were; a
+//! rename that fails puts back what it already replaced; a file in place is always whole.
+//! Only a crash (power loss, SIGKILL) during the renames themselves, a few system calls, can
+//! leave some files of the new export beside some of the previous one.
 
 use std::{
     fs::File,
@@ -78,7 +86,7 @@ pub struct ExportSummary {
     pub warnings: Vec<String>,
 }
 
-/// An export that failed (no file of it is left behind half-written).
+/// An export that failed (the previous files are left as they were, and nothing of this one).
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// What to export could not be read.
@@ -87,6 +95,9 @@ pub enum ExportError {
     /// A file exists and `force` was not given.
     #[error("{} already exists; choose another --out directory, or pass --force to replace the files", .0.display())]
     Exists(PathBuf),
+    /// A directory is where one of the files goes.
+    #[error("{} is a directory; move it away, or choose another --out directory", .0.display())]
+    InTheWay(PathBuf),
     /// The directory could not be created.
     #[error("cannot create the directory {}: {error}; check the path and its permissions", path.display())]
     CreateDir {
@@ -247,49 +258,93 @@ pub fn export(
     {
         return Err(ExportError::Exists(existing.clone()));
     }
-    std::fs::create_dir_all(dir).map_err(|error| ExportError::CreateDir {
+    // A directory where a file goes can never be replaced: say so before writing anything.
+    if let Some(taken) = paths.iter().find(|p| p.is_dir()) {
+        return Err(ExportError::InTheWay(taken.clone()));
+    }
+    let create_error = |error| ExportError::CreateDir {
+        path: dir.clone(),
+        error,
+    };
+    let created = !dir.exists();
+    std::fs::create_dir_all(dir).map_err(create_error)?;
+    if created && let Some(parent) = dir.parent() {
+        sync_dir(parent).map_err(create_error)?;
+    }
+    // Removed (with whatever is left in it) when the export ends, however it ends.
+    let staging = tempfile::Builder::new()
+        .prefix(".invhost-export-")
+        .tempdir_in(dir)
+        .map_err(create_error)?;
+    let mut staged = Vec::new();
+    let mut files = Vec::new();
+    for (spec, path) in FILES.iter().zip(&paths) {
+        let file = staging.path().join(path.file_name().unwrap_or_default());
+        let rows = write_file(&tx, spec, &scope.connections, options.format, &file)?;
+        staged.push(file);
+        files.push(ExportedFile {
+            kind: spec.table,
+            path: path.clone(),
+            rows,
+        });
+    }
+    // Every file is complete and on disk: put them in place.
+    publish(&staged, &paths, staging.path())?;
+    sync_dir(dir).map_err(|error| ExportError::Write {
         path: dir.clone(),
         error,
     })?;
-    let mut written: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut files = Vec::new();
-    let result = (|| {
-        for (spec, path) in FILES.iter().zip(&paths) {
-            let partial = dir.join(format!(
-                ".{}.partial",
-                path.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            written.push((partial.clone(), path.clone()));
-            let rows = write_file(&tx, spec, &scope.connections, options.format, &partial)?;
-            files.push(ExportedFile {
-                kind: spec.table,
-                path: path.clone(),
-                rows,
-            });
-        }
-        // Every file is complete: put them in place.
-        for (partial, path) in &written {
-            std::fs::rename(partial, path).map_err(|error| ExportError::Write {
-                path: path.clone(),
-                error,
-            })?;
-        }
-        Ok(())
-    })();
-    if let Err(error) = result {
-        for (partial, _) in &written {
-            let _ = std::fs::remove_file(partial);
-        }
-        return Err(error);
-    }
     Ok(ExportSummary {
         dir: dir.clone(),
         connections: scope.connections.iter().map(|c| c.name.clone()).collect(),
         files,
         warnings: scope.warnings,
     })
+}
+
+/// Renames each of `staged` to the path at the same place in `targets`. When a rename fails,
+/// the targets already replaced get their previous file back (kept as a hard link in
+/// `staging` beforehand; a target that did not exist is removed) and the error is returned.
+fn publish(staged: &[PathBuf], targets: &[PathBuf], staging: &Path) -> Result<(), ExportError> {
+    // (target, its previous file kept in `staging`, whether it existed)
+    let mut done: Vec<(&PathBuf, Option<PathBuf>, bool)> = Vec::new();
+    for (index, (file, target)) in staged.iter().zip(targets).enumerate() {
+        let existed = target.exists();
+        let previous = staging.join(format!("previous-{index}"));
+        // Without hard links (some file systems) the previous file cannot be put back.
+        let kept = (existed && std::fs::hard_link(target, &previous).is_ok()).then_some(previous);
+        if let Err(error) = std::fs::rename(file, target) {
+            for (target, kept, existed) in done.into_iter().rev() {
+                match kept {
+                    Some(previous) => {
+                        let _ = std::fs::rename(previous, target);
+                    }
+                    None if !existed => {
+                        let _ = std::fs::remove_file(target);
+                    }
+                    None => {}
+                }
+            }
+            if let Some(parent) = target.parent() {
+                let _ = sync_dir(parent);
+            }
+            return Err(ExportError::Write {
+                path: target.clone(),
+                error,
+            });
+        }
+        done.push((target, kept, existed));
+    }
+    Ok(())
+}
+
+/// Makes a directory's entries (files created, renamed or removed in it) durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Writes one kind's rows of every connection into `path`; returns the row count.
@@ -510,6 +565,108 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+    }
+
+    /// The files of `dir`, name and content, hidden ones included.
+    fn contents(dir: &Path) -> Vec<(String, String)> {
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|entry| {
+                let path = entry.expect("entry").path();
+                let name = path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned();
+                (name, std::fs::read_to_string(&path).unwrap_or_default())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_failed_export_leaves_the_previous_files_and_nothing_else() {
+        let (dir, mut store) = store();
+        fill(&mut store, dir.path());
+        let options = ExportOptions {
+            force: true,
+            ..options(dir.path(), ExportFormat::Csv)
+        };
+        export(&mut store, &Supersession::new(), &options).expect("exported");
+        let out = dir.path().join("out");
+        let before = contents(&out);
+        assert_eq!(before.len(), 6, "{before:?}");
+        // New data for every file, then a failure while writing the last one (`usage`): the
+        // first five were complete but none may replace its previous version.
+        import(
+            &mut store,
+            dir.path(),
+            "beta",
+            "direct",
+            &[
+                application("x", "X"),
+                license("x", "x", "user", Some(1)),
+                account("b1", true, None, Some(1)),
+            ],
+        );
+        store.db().execute("DROP TABLE usage", []).expect("dropped");
+        let error = export(&mut store, &Supersession::new(), &options).expect_err("failed");
+        assert!(matches!(error, ExportError::Read(_)), "{error}");
+        assert_eq!(
+            contents(&out),
+            before,
+            "previous files intact, no staging left"
+        );
+
+        // A directory in the way is refused before anything is written.
+        std::fs::remove_file(out.join("usage.csv")).expect("removed");
+        std::fs::create_dir(out.join("usage.csv")).expect("dir in the way");
+        let before = contents(&out);
+        let error = export(&mut store, &Supersession::new(), &options).expect_err("refused");
+        assert!(matches!(error, ExportError::InTheWay(_)), "{error}");
+        assert!(error.to_string().contains("is a directory"), "{error}");
+        assert_eq!(contents(&out), before);
+    }
+
+    #[test]
+    fn a_rename_that_fails_puts_back_what_it_replaced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let staging = tempfile::tempdir_in(dir.path()).expect("staging");
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).expect("out");
+        std::fs::write(out.join("a.csv"), "old a").expect("a");
+        // b.csv does not exist yet; c.csv is a non-empty directory, which no rename replaces.
+        std::fs::create_dir_all(out.join("c.csv").join("inside")).expect("c");
+        let mut staged = Vec::new();
+        let mut targets = Vec::new();
+        for name in ["a.csv", "b.csv", "c.csv"] {
+            let file = staging.path().join(name);
+            std::fs::write(&file, format!("new {name}")).expect("staged");
+            staged.push(file);
+            targets.push(out.join(name));
+        }
+        let error = publish(&staged, &targets, staging.path()).expect_err("c fails");
+        assert!(error.to_string().contains("c.csv"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(out.join("a.csv")).expect("a"),
+            "old a"
+        );
+        assert!(!out.join("b.csv").exists(), "a new file is taken back");
+        assert!(out.join("c.csv").join("inside").is_dir());
+
+        // Without a failure every file is replaced.
+        std::fs::remove_dir_all(out.join("c.csv")).expect("cleared");
+        for (file, name) in staged.iter().zip(["a.csv", "b.csv", "c.csv"]) {
+            std::fs::write(file, format!("new {name}")).expect("staged again");
+        }
+        publish(&staged, &targets, staging.path()).expect("published");
+        for name in ["a.csv", "b.csv", "c.csv"] {
+            assert_eq!(
+                std::fs::read_to_string(out.join(name)).expect("file"),
+                format!("new {name}")
+            );
+        }
     }
 
     #[test]

@@ -260,3 +260,56 @@ fn export_of_one_connection_and_before_any_import() {
     assert_eq!(accounts.len(), 2);
     assert!(accounts.iter().all(|r| r["connection"] == "beta"));
 }
+
+/// The files of `dir` (hidden ones included) with their contents.
+fn files_of(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("an entry").path();
+            let name = path
+                .file_name()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read_to_string(&path).unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn a_failed_export_leaves_the_previous_files_intact() {
+    let env = imported();
+    let out = env.root().join("kept");
+    export(&env, "csv", &out, &[]).success();
+    let before = files_of(&out);
+    assert_eq!(before.len(), COLUMNS.len(), "{:?}", before.keys());
+    // New data for every file, then the database fails while the export writes its last file
+    // (the `usage` table is gone): the five files written before it must not replace the
+    // previous ones.
+    add_fixture(&env, "beta", 3);
+    import(&env, "beta");
+    let db = rusqlite::Connection::open(env.data_dir().join("invhost.db")).expect("database");
+    db.execute("DROP TABLE usage", []).expect("dropped");
+    drop(db);
+    let stderr = export(&env, "csv", &out, &["--force"]).failure().to_owned();
+    assert!(stderr.contains("usage"), "{stderr}");
+    assert_eq!(
+        files_of(&out),
+        before,
+        "the previous files, unchanged, and nothing of the failed export"
+    );
+    assert!(
+        !read(&out.join("accounts.csv")).contains("beta"),
+        "beta's accounts were not exported"
+    );
+
+    // A directory where a file goes is refused before anything is written.
+    let json = env.root().join("json");
+    std::fs::create_dir_all(json.join("usage.jsonl")).expect("a directory in the way");
+    let stderr = export(&env, "json", &json, &["--force"])
+        .failure()
+        .to_owned();
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    assert_eq!(files_of(&json).keys().collect::<Vec<_>>(), ["usage.jsonl"]);
+}

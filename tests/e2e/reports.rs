@@ -225,7 +225,9 @@ fn licenses_report_has_the_fixture_figures_in_every_format() {
         "license": "Fixture seat", "unit": "seat", "status": "active",
         "imported_status": "active", "retired_by": [], "purchased": purchased,
         "unlimited": false, "consumed": N, "assigned": N, "active": active,
-        "inactive": inactive, "deactivated": deactivated, "unassigned": 1,
+        "inactive": inactive, "deactivated": deactivated,
+        // The fixture's seats are direct assignments: deactivation frees none.
+        "deactivated_freed": 0, "holders": N, "unassigned": 1,
         "utilisation_pct": util, "utilisation_basis": "purchased", "expires_on": null,
         "counted": true
     });
@@ -237,6 +239,8 @@ fn licenses_report_has_the_fixture_figures_in_every_format() {
         "active",
         "inactive",
         "deactivated",
+        "deactivated_freed",
+        "holders",
         "unassigned",
         "utilisation_pct",
     ] {
@@ -267,6 +271,7 @@ fn licenses_report_has_the_fixture_figures_in_every_format() {
         ("active", "Active 20d"),
         ("inactive", "Inactive"),
         ("deactivated", "Deact."),
+        ("holders", "Held"),
         ("unassigned", "Spare"),
         ("utilisation_pct", "Util %"),
     ] {
@@ -409,7 +414,7 @@ fn unused_report_lists_each_seat_with_one_reason_biggest_first() {
         assert_eq!(line["Seats"], num(&row["seats"]));
         assert_eq!(line["Connection"], num(&row["connection"]));
     }
-    assert_eq!(table[0]["Reason"], "bought, never assigned");
+    assert_eq!(table[0]["Reason"], "bought, unassigned");
     assert!(
         text.contains("Reclaimable: 41 seats of 39 accounts"),
         "{text}"
@@ -690,7 +695,7 @@ fn family_text(family: LicenseFamily) -> &'static str {
 }
 
 /// The licenses report equals the simulator's ground truth per license: purchased, consumed
-/// (Salesforce's used), assigned, inactive at 90 days.
+/// (Salesforce's used), assigned, inactive at 90 days, seat holders and spare seats.
 fn assert_licenses_match(json: &Value, truth: &GroundTruth) {
     let rows = json["rows"].as_array().expect("rows");
     for license in &truth.licenses {
@@ -716,6 +721,13 @@ fn assert_licenses_match(json: &Value, truth: &GroundTruth) {
             Some(license.active_assigned),
         );
         assert_eq!(figures, expected, "{:?} {}", license.family, license.name);
+        assert_eq!(
+            (row["holders"].as_u64(), row["unassigned"].as_i64()),
+            (Some(license.holders), license.spare),
+            "seat holders and spare seats of {:?} {}",
+            license.family,
+            license.name
+        );
         assert_eq!(
             row["family"],
             family_text(license.family),
@@ -817,6 +829,56 @@ fn a_successor_retires_an_imported_salesforce_org() {
     assert_eq!(
         unused["totals"]["by_reason"]["frozen"]["accounts"],
         truth.users.frozen
+    );
+    // Per license: the spare seats, and one `deactivated` row per deactivated user still
+    // holding a permission set or package seat (user and feature seats were freed).
+    let unused_rows = unused["rows"].as_array().expect("rows");
+    let mut deactivated_holders = 0;
+    for license in &truth.licenses {
+        let rows_of = |reason: &str| -> Vec<&Value> {
+            unused_rows
+                .iter()
+                .filter(|r| r["license_id"] == license.id.as_str() && r["reason"] == reason)
+                .collect()
+        };
+        let spare: Vec<i64> = rows_of("unassigned")
+            .iter()
+            .map(|r| r["seats"].as_i64().expect("seats"))
+            .collect();
+        let expected: Vec<i64> = license.spare.filter(|n| *n > 0).into_iter().collect();
+        assert_eq!(
+            spare, expected,
+            "spare {:?} {}",
+            license.family, license.name
+        );
+        let held_by_deactivated = license.holders - license.active_assigned;
+        assert_eq!(
+            rows_of("deactivated").len() as u64,
+            held_by_deactivated,
+            "deactivated {:?} {}",
+            license.family,
+            license.name
+        );
+        if matches!(license.family, LicenseFamily::User | LicenseFamily::Feature) {
+            assert_eq!(held_by_deactivated, 0, "{}", license.name);
+        }
+        deactivated_holders += held_by_deactivated;
+    }
+    assert!(
+        deactivated_holders > 0,
+        "the org has deactivated seat holders"
+    );
+    let spare_total: i64 = truth.licenses.iter().filter_map(|l| l.spare).sum();
+    assert_eq!(
+        unused["totals"]["by_reason"]["unassigned"]["seats"].as_i64(),
+        Some(spare_total)
+    );
+    assert!(
+        truth
+            .licenses
+            .iter()
+            .any(|l| l.family == LicenseFamily::User && l.holders < l.assigned),
+        "some user license has a deactivated user whose seat was freed"
     );
 
     // Removed: still restored.

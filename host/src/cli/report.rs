@@ -16,8 +16,8 @@ use crate::{
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ReportCommand {
-    /// Per connection and license: purchased, consumed, assigned, active, unassigned,
-    /// utilisation, with totals.
+    /// Per connection and license: purchased, consumed, assigned, active, seat holders, spare
+    /// seats, utilisation, with totals.
     Licenses {
         #[command(flatten)]
         common: CommonArgs,

@@ -9,10 +9,14 @@
 //! * **inactive**: assigned accounts that are active but have no activity in the window (never
 //!   logged in included);
 //! * **deactivated**: assigned accounts that are deactivated;
-//! * **unassigned**: purchased minus assigned, never below 0; none when purchased is unknown
+//! * **deactivated_freed**: of those, the accounts whose seat the deactivation freed: every
+//!   assignment of theirs to the license comes from a source deactivation frees
+//!   ([`super::FREED_BY_DEACTIVATION`]: the profile, a feature flag);
+//! * **holders**: assigned accounts that take a seat: `assigned - deactivated_freed`;
+//! * **unassigned**: purchased minus holders, never below 0; none when purchased is unknown
 //!   or unlimited;
 //! * **utilisation %**: active ÷ purchased × 100 when purchased is known, finite and above 0,
-//!   otherwise active ÷ assigned × 100 when anything is assigned, otherwise none; one decimal;
+//!   otherwise active ÷ holders × 100 when anyone holds a seat, otherwise none; one decimal;
 //! * **counted** (in totals): effective status `active` and unit `seat`. Retired, disabled,
 //!   expired, trial, free and metered licenses are listed but left out of the totals.
 
@@ -21,11 +25,11 @@ use rusqlite::Transaction;
 use serde::Serialize;
 
 use super::{
-    RETIRED, ReportError, ReportParams, Scope, ScopeConnection, ShownParams,
+    Envelope, FREED_BY_DEACTIVATION, RETIRED, ReportError, ReportParams, Scope,
     format::{Report, cell_num, cell_pct, csv_num, csv_pct, new_table, percent},
     last_seen_sql, read_transaction, scope,
 };
-use crate::store::{Store, snapshots::time_text};
+use crate::store::Store;
 
 use super::Supersession;
 
@@ -68,11 +72,16 @@ pub struct LicenseRow {
     pub inactive: u64,
     /// Assigned, deactivated.
     pub deactivated: u64,
-    /// Purchased minus assigned (at least 0); `None` when purchased is unknown or unlimited.
+    /// Of `deactivated`, those whose seat the deactivation freed (held only through the
+    /// profile or a feature flag).
+    pub deactivated_freed: u64,
+    /// Assigned accounts that take a seat: `assigned - deactivated_freed`.
+    pub holders: u64,
+    /// Purchased minus holders (at least 0); `None` when purchased is unknown or unlimited.
     pub unassigned: Option<u64>,
     /// Utilisation in percent, one decimal.
     pub utilisation_pct: Option<f64>,
-    /// What utilisation divides by: `purchased` or `assigned`.
+    /// What utilisation divides by: `purchased` or `holders`.
     pub utilisation_basis: Option<&'static str>,
     /// Last day of the entitlement.
     pub expires_on: Option<String>,
@@ -103,6 +112,10 @@ pub struct LicenseTotals {
     pub inactive: u64,
     /// Sum of deactivated.
     pub deactivated: u64,
+    /// Sum of deactivated_freed.
+    pub deactivated_freed: u64,
+    /// Sum of holders.
+    pub holders: u64,
     /// Sum of unassigned (where known).
     pub unassigned: u64,
     /// Sum of active ÷ sum of each license's utilisation divisor, in percent, one decimal.
@@ -127,6 +140,8 @@ impl LicenseTotals {
         self.active += row.active;
         self.inactive += row.inactive;
         self.deactivated += row.deactivated;
+        self.deactivated_freed += row.deactivated_freed;
+        self.holders += row.holders;
         self.unassigned += row.unassigned.unwrap_or(0);
         match row.utilisation_basis {
             Some("purchased") => {
@@ -135,7 +150,7 @@ impl LicenseTotals {
             }
             Some(_) => {
                 self.dividend += row.active;
-                self.divisor += row.assigned;
+                self.divisor += row.holders;
             }
             None => {}
         }
@@ -152,24 +167,9 @@ pub struct Totals {
     pub all: LicenseTotals,
 }
 
-/// The licenses report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LicensesReport {
-    /// `licenses`.
-    pub report: &'static str,
-    /// When the report was made (RFC 3339, UTC).
-    pub generated_at: String,
-    /// What was asked.
-    pub parameters: ShownParams,
-    /// The connections read.
-    pub connections: Vec<ScopeConnection>,
-    /// One per connection and license: by connection, family, application, license.
-    pub rows: Vec<LicenseRow>,
-    /// Totals of the counted rows.
-    pub totals: Totals,
-    /// Things the operator should know.
-    pub warnings: Vec<String>,
-}
+/// The licenses report: one row per connection and license (by connection, family,
+/// application, license) and the totals of the counted rows.
+pub type LicensesReport = Envelope<LicenseRow, Totals>;
 
 /// Makes the licenses report.
 pub fn licenses(
@@ -192,15 +192,7 @@ pub fn licenses(
         }
         totals.connections.push(sub);
     }
-    Ok(LicensesReport {
-        report: "licenses",
-        generated_at: time_text(&chrono::Utc::now()),
-        parameters: params.into(),
-        connections: scope.connections,
-        rows,
-        totals,
-        warnings: scope.warnings,
-    })
+    Ok(Envelope::new("licenses", params, scope, rows, totals))
 }
 
 /// The license rows of the scope, sorted.
@@ -212,14 +204,17 @@ pub(crate) fn license_rows(
     let list = scope.snapshot_list();
     let sql = format!(
         "WITH last_seen AS ({last_seen}),
-         held AS (SELECT DISTINCT snapshot_id, license_id, account_id
-                  FROM assignments WHERE snapshot_id IN ({list}))
+         held AS (SELECT snapshot_id, license_id, account_id,
+                         MAX(CASE WHEN source IN ({freed}) THEN 0 ELSE 1 END) AS kept
+                  FROM assignments WHERE snapshot_id IN ({list})
+                  GROUP BY snapshot_id, license_id, account_id)
          SELECT l.snapshot_id, l.id, l.name, l.family, l.unit, l.purchased, l.consumed,
                 l.unlimited, l.expires_on, l.status, l.application_id, app.name,
                 COUNT(h.account_id),
                 SUM(CASE WHEN a.active = 1 AND ls.at >= ?1 THEN 1 ELSE 0 END),
                 SUM(CASE WHEN a.active = 1 AND (ls.at IS NULL OR ls.at < ?1) THEN 1 ELSE 0 END),
-                SUM(CASE WHEN a.active = 0 THEN 1 ELSE 0 END)
+                SUM(CASE WHEN a.active = 0 THEN 1 ELSE 0 END),
+                SUM(CASE WHEN a.active = 0 AND h.kept = 0 THEN 1 ELSE 0 END)
          FROM licenses l
          LEFT JOIN applications app ON app.snapshot_id = l.snapshot_id AND app.id = l.application_id
          LEFT JOIN held h ON h.snapshot_id = l.snapshot_id AND h.license_id = l.id
@@ -229,6 +224,7 @@ pub(crate) fn license_rows(
          GROUP BY l.snapshot_id, l.id, l.name, l.family, l.unit, l.purchased, l.consumed,
                   l.unlimited, l.expires_on, l.status, l.application_id, app.name",
         last_seen = last_seen_sql(&list),
+        freed = FREED_BY_DEACTIVATION,
     );
     let mut statement = tx.prepare(&sql)?;
     let count = |n: Option<i64>| n.unwrap_or(0).max(0) as u64;
@@ -247,6 +243,8 @@ pub(crate) fn license_rows(
         };
         let assigned = count(r.get(12)?);
         let active = count(r.get(13)?);
+        let deactivated_freed = count(r.get(16)?);
+        let holders = assigned.saturating_sub(deactivated_freed);
         let imported_status: String = r.get(9)?;
         let status = if connection.retired() {
             RETIRED.to_owned()
@@ -256,7 +254,7 @@ pub(crate) fn license_rows(
         let unit: String = r.get(4)?;
         let (utilisation_pct, utilisation_basis) = match purchased {
             Some(p) if p > 0 => (percent(active, p), Some("purchased")),
-            _ if assigned > 0 => (percent(active, assigned), Some("assigned")),
+            _ if holders > 0 => (percent(active, holders), Some("holders")),
             _ => (None, None),
         };
         let application_id: String = r.get(10)?;
@@ -282,7 +280,9 @@ pub(crate) fn license_rows(
             active,
             inactive: count(r.get(14)?),
             deactivated: count(r.get(15)?),
-            unassigned: purchased.map(|p| p.saturating_sub(assigned)),
+            deactivated_freed,
+            holders,
+            unassigned: purchased.map(|p| p.saturating_sub(holders)),
             utilisation_pct,
             utilisation_basis,
             expires_on: r.get(8)?,
@@ -317,7 +317,7 @@ fn family_cell(family: &str) -> &str {
     }
 }
 
-const CSV_HEADER: [&str; 24] = [
+const CSV_HEADER: [&str; 26] = [
     "kind",
     "connection",
     "source_type",
@@ -337,6 +337,8 @@ const CSV_HEADER: [&str; 24] = [
     "active",
     "inactive",
     "deactivated",
+    "deactivated_freed",
+    "holders",
     "unassigned",
     "utilisation_pct",
     "utilisation_basis",
@@ -354,8 +356,10 @@ fn total_record(kind: &str, t: &LicenseTotals) -> Vec<String> {
     record[16] = t.active.to_string();
     record[17] = t.inactive.to_string();
     record[18] = t.deactivated.to_string();
-    record[19] = t.unassigned.to_string();
-    record[20] = csv_pct(t.utilisation_pct);
+    record[19] = t.deactivated_freed.to_string();
+    record[20] = t.holders.to_string();
+    record[21] = t.unassigned.to_string();
+    record[22] = csv_pct(t.utilisation_pct);
     record
 }
 
@@ -389,6 +393,8 @@ impl Report for LicensesReport {
                     r.active.to_string(),
                     r.inactive.to_string(),
                     r.deactivated.to_string(),
+                    r.deactivated_freed.to_string(),
+                    r.holders.to_string(),
                     csv_num(r.unassigned),
                     csv_pct(r.utilisation_pct),
                     r.utilisation_basis.unwrap_or_default().to_owned(),
@@ -419,13 +425,14 @@ impl Report for LicensesReport {
             &active,
             "Inactive",
             "Deact.",
+            "Held",
             "Spare",
             "Util %",
         ];
         if with_expiry {
             header.push("Expires");
         }
-        let mut table = new_table(&header, &[4, 5, 6, 7, 8, 9, 10, 11], &[12]);
+        let mut table = new_table(&header, &[4, 5, 6, 7, 8, 9, 10, 11, 12], &[13]);
         let columns = header.len();
         let total_row = |label: String, t: &LicenseTotals| {
             vec![
@@ -439,6 +446,7 @@ impl Report for LicensesReport {
                 t.active.to_string(),
                 t.inactive.to_string(),
                 t.deactivated.to_string(),
+                t.holders.to_string(),
                 t.unassigned.to_string(),
                 cell_pct(t.utilisation_pct),
                 String::new(),
@@ -473,6 +481,7 @@ impl Report for LicensesReport {
                         r.active.to_string(),
                         r.inactive.to_string(),
                         r.deactivated.to_string(),
+                        r.holders.to_string(),
                         unassigned,
                         cell_pct(r.utilisation_pct),
                         r.expires_on.clone().unwrap_or_else(|| "-".to_owned()),
@@ -490,7 +499,7 @@ impl Report for LicensesReport {
 
     fn notes(&self) -> Vec<String> {
         let mut notes = vec![format!(
-            "Bought: purchased. Used: consumed, as the source counts it. Active: assigned, seen since {}. Inactive: assigned, active, not seen since. Deact.: assigned, deactivated. Spare: bought, never assigned. Util %: active / bought (/ assigned when bought is unknown, 0 or unlimited). Totals: active licenses counted in seats.",
+            "Bought: purchased. Used: consumed, as the source counts it. Active: assigned, seen since {}. Inactive: assigned, active, not seen since. Deact.: assigned, deactivated. Held: assigned accounts taking a seat (a deactivated account held only through its profile or a feature flag takes none). Spare: bought, not held. Util %: active / bought (/ held when bought is unknown, 0 or unlimited). Totals: active licenses counted in seats.",
             super::format::cell_date(Some(&self.parameters.since))
         )];
         for connection in self.connections.iter().filter(|c| c.retired()) {
@@ -568,15 +577,46 @@ mod tests {
             .unwrap_or_else(|| panic!("no row {connection}/{id}"))
     }
 
-    #[test]
-    fn figures_per_license_follow_the_definitions() {
-        let (dir, mut store) = store();
-        import(&mut store, dir.path(), "acme", "direct", &acme());
-        let report = licenses(&mut store, &Supersession::new(), &params(90)).expect("report");
-        // (id, purchased, assigned, active, inactive, deactivated, unassigned, util, basis, counted)
-        type Expected = (
-            &'static str,
+    /// Per license: the figures of one row, in the order of the JSON keys.
+    #[derive(Debug, PartialEq)]
+    struct Figures {
+        purchased: Option<u64>,
+        assigned: u64,
+        active: u64,
+        inactive: u64,
+        deactivated: u64,
+        deactivated_freed: u64,
+        holders: u64,
+        unassigned: Option<u64>,
+        utilisation_pct: Option<f64>,
+        utilisation_basis: Option<&'static str>,
+        counted: bool,
+    }
+
+    fn figures(row: &LicenseRow) -> Figures {
+        Figures {
+            purchased: row.purchased,
+            assigned: row.assigned,
+            active: row.active,
+            inactive: row.inactive,
+            deactivated: row.deactivated,
+            deactivated_freed: row.deactivated_freed,
+            holders: row.holders,
+            unassigned: row.unassigned,
+            utilisation_pct: row.utilisation_pct,
+            utilisation_basis: row.utilisation_basis,
+            counted: row.counted,
+        }
+    }
+
+    /// `(purchased, assigned, active, inactive, deactivated, freed, holders, unassigned,
+    /// utilisation, basis, counted)` as [`Figures`].
+    #[allow(clippy::type_complexity)]
+    fn expect(
+        f: (
             Option<u64>,
+            u64,
+            u64,
             u64,
             u64,
             u64,
@@ -585,112 +625,71 @@ mod tests {
             Option<f64>,
             Option<&'static str>,
             bool,
-        );
-        let expected: [Expected; 5] = [
+        ),
+    ) -> Figures {
+        Figures {
+            purchased: f.0,
+            assigned: f.1,
+            active: f.2,
+            inactive: f.3,
+            deactivated: f.4,
+            deactivated_freed: f.5,
+            holders: f.6,
+            unassigned: f.7,
+            utilisation_pct: f.8,
+            utilisation_basis: f.9,
+            counted: f.10,
+        }
+    }
+
+    #[test]
+    fn figures_per_license_follow_the_definitions() {
+        let (dir, mut store) = store();
+        import(&mut store, dir.path(), "acme", "direct", &acme());
+        let report = licenses(&mut store, &Supersession::new(), &params(90)).expect("report");
+        let p = Some("purchased");
+        let cases = [
             // recent and api (API use 10 days ago) are active; stale (last use 95 days ago)
-            // and never are inactive; gone is deactivated.
+            // and never are inactive; gone is deactivated, and its profile seat was freed:
+            // 4 holders, 6 spare.
             (
                 "crm",
-                Some(10),
-                5,
-                2,
-                2,
-                1,
-                Some(5),
-                Some(20.0),
-                Some("purchased"),
-                true,
+                (Some(10), 5, 2, 2, 1, 1, 4, Some(6), Some(20.0), p, true),
             ),
-            // Two sources, one account each: assigned counts accounts.
+            // Two sources, one account each: assigned counts accounts. gone still holds its
+            // package seat.
             (
                 "pkg",
-                Some(3),
-                2,
-                1,
-                0,
-                1,
-                Some(1),
-                Some(33.3),
-                Some("purchased"),
-                true,
+                (Some(3), 2, 1, 0, 1, 0, 2, Some(1), Some(33.3), p, true),
             ),
-            // Unlimited: purchased is ignored, utilisation falls back to assigned.
+            // Unlimited: purchased is ignored, utilisation falls back to the holders.
             (
                 "site",
-                None,
-                1,
-                0,
-                1,
-                0,
-                None,
-                Some(0.0),
-                Some("assigned"),
-                true,
+                (
+                    None,
+                    1,
+                    0,
+                    1,
+                    0,
+                    0,
+                    1,
+                    None,
+                    Some(0.0),
+                    Some("holders"),
+                    true,
+                ),
             ),
             (
                 "storage",
-                Some(500),
-                0,
-                0,
-                0,
-                0,
-                Some(500),
-                Some(0.0),
-                Some("purchased"),
-                false,
+                (Some(500), 0, 0, 0, 0, 0, 0, Some(500), Some(0.0), p, false),
             ),
             (
                 "old",
-                Some(4),
-                0,
-                0,
-                0,
-                0,
-                Some(4),
-                Some(0.0),
-                Some("purchased"),
-                false,
+                (Some(4), 0, 0, 0, 0, 0, 0, Some(4), Some(0.0), p, false),
             ),
         ];
-        for (
-            id,
-            purchased,
-            assigned,
-            active,
-            inactive,
-            deactivated,
-            unassigned,
-            util,
-            basis,
-            counted,
-        ) in expected
-        {
-            let r = row(&report, "acme", id);
-            assert_eq!(
-                (
-                    r.purchased,
-                    r.assigned,
-                    r.active,
-                    r.inactive,
-                    r.deactivated,
-                    r.unassigned,
-                    r.utilisation_pct,
-                    r.utilisation_basis,
-                    r.counted
-                ),
-                (
-                    purchased,
-                    assigned,
-                    active,
-                    inactive,
-                    deactivated,
-                    unassigned,
-                    util,
-                    basis,
-                    counted
-                ),
-                "{id}"
-            );
+        for (id, expected) in cases {
+            assert_eq!(figures(row(&report, "acme", id)), expect(expected), "{id}");
         }
         assert_eq!(row(&report, "acme", "crm").application, "Acme CRM");
         assert_eq!(row(&report, "acme", "crm").consumed, Some(5));
@@ -708,14 +707,113 @@ mod tests {
                 all.active,
                 all.inactive,
                 all.deactivated,
+                all.deactivated_freed,
+                all.holders,
                 all.unassigned
             ),
-            (3, 2, 1, 13, 8, 3, 3, 2, 6)
+            (3, 2, 1, 13, 8, 3, 3, 2, 1, 7, 7)
         );
         // (2 + 1 + 0) / (10 + 3 + 1)
         assert_eq!(all.utilisation_pct, Some(21.4));
         assert_eq!(report.totals.connections.len(), 1);
         assert_eq!(report.totals.connections[0].active, 3);
+    }
+
+    /// A deactivated account's seat is freed when it holds the license only through its
+    /// profile or a feature flag; through a permission-set license, a package or any other
+    /// source it still takes one.
+    #[test]
+    fn deactivation_frees_profile_and_feature_seats_only() {
+        let (dir, mut store) = store();
+        let mut records = vec![application("app", "App")];
+        for (id, family) in [
+            ("user", "user"),
+            ("feat", "feature"),
+            ("psl", "permission_set"),
+            ("pkg", "package"),
+            ("both", "user"),
+        ] {
+            records.push(license(id, "app", family, Some(10)));
+        }
+        // `on` is active, `off` is deactivated; both hold every license the same way.
+        for who in ["on", "off"] {
+            records.push(account(who, who == "on", None, Some(1)));
+            records.push(assign(who, "user", "profile"));
+            records.push(assign(who, "feat", "feature_flag"));
+            records.push(assign(who, "psl", "permission_set_license"));
+            records.push(assign(who, "pkg", "package"));
+            // Profile and a direct seat: the direct seat is not freed.
+            records.push(assign(who, "both", "profile"));
+            records.push(assign(who, "both", "direct"));
+        }
+        // An assignment whose account the import did not send: taken as holding its seat.
+        records.push(assign("ghost", "user", "profile"));
+        import(&mut store, dir.path(), "acme", "direct", &records);
+        let report = licenses(&mut store, &Supersession::new(), &params(90)).expect("report");
+        // (license, assigned, deactivated, freed, holders, spare, utilisation)
+        let cases = [
+            ("user", 3, 1, 1, 2, 8, 10.0),
+            ("feat", 2, 1, 1, 1, 9, 10.0),
+            ("psl", 2, 1, 0, 2, 8, 10.0),
+            ("pkg", 2, 1, 0, 2, 8, 10.0),
+            ("both", 2, 1, 0, 2, 8, 10.0),
+        ];
+        for (id, assigned, deactivated, freed, holders, spare, util) in cases {
+            let r = row(&report, "acme", id);
+            assert_eq!(
+                (
+                    r.assigned,
+                    r.deactivated,
+                    r.deactivated_freed,
+                    r.holders,
+                    r.unassigned,
+                    r.utilisation_pct
+                ),
+                (
+                    assigned,
+                    deactivated,
+                    freed,
+                    holders,
+                    Some(spare),
+                    Some(util)
+                ),
+                "{id}"
+            );
+        }
+        let all = &report.totals.all;
+        assert_eq!(
+            (
+                all.assigned,
+                all.deactivated_freed,
+                all.holders,
+                all.unassigned
+            ),
+            (11, 2, 9, 41)
+        );
+
+        // Without purchased seats, utilisation divides by the holders: 1 active of 1 holder.
+        let (dir, mut store) = super::super::testing::store();
+        import(
+            &mut store,
+            dir.path(),
+            "acme",
+            "direct",
+            &[
+                application("app", "App"),
+                license("user", "app", "user", None),
+                account("on", true, None, Some(1)),
+                account("off", false, None, Some(1)),
+                assign("on", "user", "profile"),
+                assign("off", "user", "profile"),
+            ],
+        );
+        let report = licenses(&mut store, &Supersession::new(), &params(90)).expect("report");
+        let user = row(&report, "acme", "user");
+        assert_eq!(
+            (user.holders, user.utilisation_pct, user.utilisation_basis),
+            (1, Some(100.0), Some("holders"))
+        );
+        assert_eq!(report.totals.all.utilisation_pct, Some(100.0));
     }
 
     #[test]
@@ -858,8 +956,16 @@ mod tests {
             ] {
                 assert_eq!(record[column], json_row[key].to_string(), "{key}");
             }
+            for (column, key) in [(19, "deactivated_freed"), (20, "holders")] {
+                assert_eq!(record[column], json_row[key].to_string(), "{key}");
+            }
             assert_eq!(
-                record[20].parse::<f64>().ok(),
+                record[21],
+                csv_num(json_row["unassigned"].as_u64()),
+                "spare"
+            );
+            assert_eq!(
+                record[22].parse::<f64>().ok(),
                 json_row["utilisation_pct"].as_f64(),
                 "utilisation"
             );
@@ -871,12 +977,21 @@ mod tests {
             let cells: Vec<&str> = line.split(['│', '┆']).map(str::trim).collect();
             assert_eq!(cells[7], &record[15], "assigned in {line}");
             assert_eq!(cells[8], &record[16], "active in {line}");
-            assert_eq!(
-                cells[12],
-                if record[20].is_empty() {
+            assert_eq!(cells[11], &record[20], "held in {line}");
+            if !json_row["unlimited"].as_bool().expect("unlimited") {
+                let spare = if record[21].is_empty() {
                     "-"
                 } else {
-                    &record[20]
+                    &record[21]
+                };
+                assert_eq!(cells[12], spare, "spare in {line}");
+            }
+            assert_eq!(
+                cells[13],
+                if record[22].is_empty() {
+                    "-"
+                } else {
+                    &record[22]
                 }
             );
         }
@@ -884,13 +999,17 @@ mod tests {
         assert_eq!(&total[0], "total");
         assert_eq!(total[12], json["totals"]["all"]["purchased"].to_string());
         assert_eq!(total[16], json["totals"]["all"]["active"].to_string());
+        assert_eq!(total[20], json["totals"]["all"]["holders"].to_string());
+        assert_eq!(total[21], json["totals"]["all"]["unassigned"].to_string());
         let all_line = table
             .lines()
             .find(|l| l.contains("All connections"))
             .expect("total line");
         let cells: Vec<&str> = all_line.split(['│', '┆']).map(str::trim).collect();
         assert_eq!(cells[5], total[12].to_string());
-        assert_eq!(cells[12], total[20].to_string());
+        assert_eq!(cells[11], total[20].to_string());
+        assert_eq!(cells[12], total[21].to_string());
+        assert_eq!(cells[13], total[22].to_string());
         // A license that is not active says so next to its name.
         assert!(table.contains("old license (expired)"), "{table}");
         // The unlimited package reads "unlimited" in the table.

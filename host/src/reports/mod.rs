@@ -36,6 +36,69 @@ pub const DEFAULT_DAYS: u32 = 90;
 /// The status a superseded license reads as.
 pub const RETIRED: &str = "retired";
 
+/// The assignment sources whose seat the source frees when the account is deactivated, as an
+/// SQL list. A deactivated account that holds a license only through these no longer takes a
+/// seat of it; through any other source it still does.
+///
+/// What Salesforce documents (details and sources in docs/reports.md, "Deactivated accounts
+/// and seats"):
+/// * `profile` (a user license): freed. "A deactivated user doesn't count against your
+///   organization's available user licenses" (Salesforce Help, deactivating users);
+///   `UserLicense.UsedLicenses` counts active users only.
+/// * `feature_flag` (a feature license, a `User.UserPermissions*` checkbox): taken as freed,
+///   like the user license it extends; no Salesforce page found states it either way.
+/// * `package` (a managed package seat, `UserPackageLicense`): **not** freed; Salesforce
+///   knowledge article 000386472 says a deactivated user keeps counting against the package's
+///   licenses until the seat is removed.
+/// * `permission_set_license`: freed for the Revenue Cloud licenses named in knowledge
+///   article 000394412 (CPQ, Billing, Advanced Approvals; before that change it was not);
+///   unconfirmed for the others, so counted as held: the seat is then reported as held by a
+///   deactivated account (reclaimable) rather than as spare, which never overstates spare
+///   seats.
+/// * `direct`, `group`, `other` (other sources): held.
+pub const FREED_BY_DEACTIVATION: &str = "'profile', 'feature_flag'";
+
+/// The shape every report has: what was asked and read, the rows, the totals, the warnings.
+/// Serialised as the JSON documented in docs/reports.md, keys in this order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope<R, T> {
+    /// The report's name (`licenses`, `unused`, `users`).
+    pub report: &'static str,
+    /// When the report was made (RFC 3339, UTC).
+    pub generated_at: String,
+    /// What was asked.
+    pub parameters: ShownParams,
+    /// The connections read.
+    pub connections: Vec<ScopeConnection>,
+    /// The rows, in the report's order.
+    pub rows: Vec<R>,
+    /// The totals.
+    pub totals: T,
+    /// Things the operator should know.
+    pub warnings: Vec<String>,
+}
+
+impl<R, T> Envelope<R, T> {
+    /// A report named `report`, made now, over `scope`.
+    pub(crate) fn new(
+        report: &'static str,
+        params: &ReportParams,
+        scope: Scope,
+        rows: Vec<R>,
+        totals: T,
+    ) -> Self {
+        Envelope {
+            report,
+            generated_at: time_text(&chrono::Utc::now()),
+            parameters: params.into(),
+            connections: scope.connections,
+            rows,
+            totals,
+            warnings: scope.warnings,
+        }
+    }
+}
+
 /// A report or export that cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {

@@ -5,15 +5,18 @@
 //!
 //! 1. **deactivated**: the account is deactivated and still holds the license through an
 //!    assignment that deactivation does not free (any source but `profile` and `feature_flag`:
-//!    a package or permission-set seat, a direct seat). Seats held only through the profile
-//!    or a feature flag were freed by the deactivation and are not listed.
+//!    a package or permission-set seat, a direct seat; see [`super::FREED_BY_DEACTIVATION`]
+//!    for what Salesforce documents). Seats held only through the profile or a feature flag
+//!    were freed by the deactivation and are not listed.
 //! 2. **frozen**: the account is active but frozen, and licensed.
 //! 3. **never_logged_in**: the account is active and has no activity at all (no last login, no
 //!    usage times).
 //! 4. **no_recent_login**: the account is active, and its last activity is before the window.
 //!
-//! Plus one row per license with seats bought but never assigned (**unassigned**: purchased
-//! minus assigned, when above 0, the license counted in seats and not unlimited).
+//! Plus one row per license with seats bought but held by no one (**unassigned**: the
+//! licenses report's spare seats, purchased minus holders, when above 0, the license counted
+//! in seats and not unlimited). A seat freed by a deactivation is spare; a seat a deactivated
+//! account still holds is its `deactivated` row: each seat is counted once.
 //!
 //! Totals leave out only the seats of retired (superseded) licenses: an expired, trial or
 //! disabled license's seats are still seats to cut at renewal.
@@ -30,19 +33,21 @@ use comfy_table::Table;
 use serde::Serialize;
 
 use super::{
-    RETIRED, ReportError, ReportParams, ScopeConnection, ShownParams, Supersession, days_since,
+    Envelope, FREED_BY_DEACTIVATION, RETIRED, ReportError, ReportParams, ScopeConnection,
+    Supersession, days_since,
     format::{Report, cell_date, new_table},
     last_seen_sql,
     licenses::{LicenseRow, license_rows},
     read_transaction, scope,
 };
-use crate::store::{Store, snapshots::time_text};
+use crate::store::Store;
 
 /// Why a seat can be reclaimed. The order is the precedence (and the order within a license).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// Seats bought but never assigned (one row per license).
+    /// Seats bought but held by no one (one row per license): the licenses report's spare
+    /// seats.
     Unassigned,
     /// A deactivated account still holding a seat.
     Deactivated,
@@ -78,7 +83,7 @@ impl Reason {
     /// How the table says it.
     pub fn text(self, days: u32) -> String {
         match self {
-            Reason::Unassigned => "bought, never assigned".to_owned(),
+            Reason::Unassigned => "bought, unassigned".to_owned(),
             Reason::Deactivated => "deactivated, still assigned".to_owned(),
             Reason::Frozen => "frozen but licensed".to_owned(),
             Reason::NeverLoggedIn => "never logged in".to_owned(),
@@ -87,7 +92,7 @@ impl Reason {
     }
 }
 
-/// One reclaimable seat (or, for `unassigned`, the seats of a license never assigned).
+/// One reclaimable seat (or, for `unassigned`, the spare seats of a license).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UnusedRow {
     /// The connection.
@@ -104,7 +109,7 @@ pub struct UnusedRow {
     pub license_status: String,
     /// Why the seats can be reclaimed.
     pub reason: Reason,
-    /// Seats: 1 for an account's seat, purchased minus assigned for `unassigned`.
+    /// Seats: 1 for an account's seat, purchased minus holders for `unassigned`.
     pub seats: u64,
     /// The account's id (none for `unassigned`).
     pub account_id: Option<String>,
@@ -146,24 +151,8 @@ pub struct UnusedTotals {
     pub excluded_seats: u64,
 }
 
-/// The unused report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UnusedReport {
-    /// `unused`.
-    pub report: &'static str,
-    /// When the report was made (RFC 3339, UTC).
-    pub generated_at: String,
-    /// What was asked.
-    pub parameters: ShownParams,
-    /// The connections read.
-    pub connections: Vec<ScopeConnection>,
-    /// The reclaimable seats, biggest wins first.
-    pub rows: Vec<UnusedRow>,
-    /// Totals.
-    pub totals: UnusedTotals,
-    /// Things the operator should know.
-    pub warnings: Vec<String>,
-}
+/// The unused report: the reclaimable seats, biggest wins first, and their totals.
+pub type UnusedReport = Envelope<UnusedRow, UnusedTotals>;
 
 /// Classifies one account's hold on one license; `None` when nothing is to be reclaimed.
 /// `freed_by_deactivation`: every assignment's source is one that deactivation frees.
@@ -214,7 +203,7 @@ pub fn unused(
         "WITH last_seen AS ({last_seen})
          SELECT h.snapshot_id, h.license_id, h.account_id, a.username, a.display_name, a.active,
                 a.frozen, ls.at,
-                MAX(CASE WHEN h.source IN ('profile', 'feature_flag') THEN 0 ELSE 1 END)
+                MAX(CASE WHEN h.source IN ({freed}) THEN 0 ELSE 1 END)
          FROM assignments h
          JOIN accounts a ON a.snapshot_id = h.snapshot_id AND a.id = h.account_id
          LEFT JOIN last_seen ls ON ls.snapshot_id = h.snapshot_id AND ls.account_id = h.account_id
@@ -223,6 +212,7 @@ pub fn unused(
          GROUP BY h.snapshot_id, h.license_id, h.account_id, a.username, a.display_name,
                   a.active, a.frozen, ls.at",
         last_seen = last_seen_sql(&list),
+        freed = FREED_BY_DEACTIVATION,
     );
     let mut statement = tx.prepare(&sql)?;
     let mut query = statement.query([&cutoff])?;
@@ -255,15 +245,7 @@ pub fn unused(
     }
     sort(&mut rows, &scope.connections);
     let totals = totals(&rows, &scope.connections);
-    Ok(UnusedReport {
-        report: "unused",
-        generated_at: time_text(&chrono::Utc::now()),
-        parameters: params.into(),
-        connections: scope.connections,
-        rows,
-        totals,
-        warnings: scope.warnings,
-    })
+    Ok(Envelope::new("unused", params, scope, rows, totals))
 }
 
 fn seat_row(license: &LicenseRow, reason: Reason, seats: u64) -> UnusedRow {
@@ -553,28 +535,32 @@ mod tests {
                 ("pkg", "unassigned", 17, None),
                 ("pkg", "frozen", 1, Some("frozen")),
                 ("pkg", "never_logged_in", 1, Some("never")),
-                // User license: 6 bought, 6 assigned; gone's profile seats were freed.
+                // User license: 6 bought, 6 assigned, but the profile seats of the two
+                // deactivated accounts were freed: 4 holders, 2 spare.
+                ("user", "unassigned", 2, None),
                 ("user", "frozen", 1, Some("frozen")),
                 ("user", "never_logged_in", 1, Some("never")),
                 ("user", "no_recent_login", 1, Some("stale")),
-                // Permission set: 2 bought, 2 assigned; only gone's direct PSL seat counts.
+                // Permission set: 2 bought, 2 assigned; gone_profile_only's feature-flag seat
+                // was freed (1 spare), gone's permission-set license seat was not.
+                ("psl", "unassigned", 1, None),
                 ("psl", "deactivated", 1, Some("gone")),
             ]
         );
         assert_eq!(report.rows[0].license_reclaimable, 19);
-        let stale = &report.rows[5];
+        let stale = &report.rows[6];
         assert_eq!(stale.days_inactive, Some(200));
         assert_eq!(
             stale.last_activity_at.as_deref(),
             Some(days_ago(200).as_str())
         );
         let t = &report.totals;
-        assert_eq!((t.seats, t.accounts, t.excluded_seats), (23, 4, 0));
+        assert_eq!((t.seats, t.accounts, t.excluded_seats), (26, 4, 0));
         let reason = |id: &str| t.by_reason[id];
         assert_eq!(
             reason("unassigned"),
             ReasonTotal {
-                seats: 17,
+                seats: 20,
                 accounts: 0
             }
         );
@@ -606,7 +592,7 @@ mod tests {
                 accounts: 1
             }
         );
-        assert_eq!(t.by_connection["acme"], 23);
+        assert_eq!(t.by_connection["acme"], 26);
     }
 
     #[test]
@@ -672,7 +658,7 @@ mod tests {
                 .iter()
                 .all(|r| r.connection == "acme" && r.license_status == "retired" && !r.counted)
         );
-        assert_eq!((report.totals.seats, report.totals.excluded_seats), (3, 23));
+        assert_eq!((report.totals.seats, report.totals.excluded_seats), (3, 26));
         assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
         assert!(report.warnings[0].contains("`mgmt` has no imported snapshot"));
     }
@@ -702,9 +688,9 @@ mod tests {
             assert_eq!(record[7], row["seats"].to_string());
         }
         let table = render(Format::Table);
-        assert!(table.contains("bought, never assigned"), "{table}");
+        assert!(table.contains("bought, unassigned"), "{table}");
         assert!(
-            table.contains("Reclaimable: 23 seats of 4 accounts (17 bought, never assigned, 1 deactivated, still assigned, 2 frozen but licensed, 2 never logged in, 1 no login in 90 days)."),
+            table.contains("Reclaimable: 26 seats of 4 accounts (20 bought, unassigned, 1 deactivated, still assigned, 2 frozen but licensed, 2 never logged in, 1 no login in 90 days)."),
             "{table}"
         );
     }

@@ -8,17 +8,15 @@
 //! * **inactive**: the account is active and has no activity in the window (never logged in
 //!   included), the same test as the licenses report's "inactive".
 
-use std::collections::HashMap;
-
 use comfy_table::Table;
 use serde::Serialize;
 
 use super::{
-    RETIRED, ReportError, ReportParams, ScopeConnection, ShownParams, Supersession,
+    Envelope, RETIRED, ReportError, ReportParams, Supersession,
     format::{Report, cell_date, new_table},
     later, read_transaction, scope,
 };
-use crate::store::{Store, snapshots::time_text};
+use crate::store::Store;
 
 /// A license an account holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,26 +91,59 @@ pub struct UserTotals {
     pub inactive: u64,
 }
 
-/// The users report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UsersReport {
-    /// `users`.
-    pub report: &'static str,
-    /// When the report was made (RFC 3339, UTC).
-    pub generated_at: String,
-    /// What was asked.
-    pub parameters: ShownParams,
-    /// The connections read.
-    pub connections: Vec<ScopeConnection>,
-    /// One per account, by connection and username.
-    pub rows: Vec<UserRow>,
-    /// Counts.
-    pub totals: UserTotals,
-    /// Things the operator should know.
-    pub warnings: Vec<String>,
+/// The users report: one row per account, by connection and username, and the counts.
+pub type UsersReport = Envelope<UserRow, UserTotals>;
+
+/// What the usage records say of one account.
+#[derive(Debug, Clone, Default)]
+struct Used {
+    logins: i64,
+    last_interactive_at: Option<String>,
+    last_api_at: Option<String>,
+}
+
+/// The rows of a query ordered by account id, handed out as the accounts (read in the same
+/// order) ask for them: a merge, so that no more than one row is held at a time.
+struct ByAccount<'s, T> {
+    rows: rusqlite::Rows<'s>,
+    read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<(String, T)>,
+    next: Option<(String, T)>,
+}
+
+impl<'s, T> ByAccount<'s, T> {
+    fn new(
+        mut rows: rusqlite::Rows<'s>,
+        read: fn(&rusqlite::Row<'_>) -> rusqlite::Result<(String, T)>,
+    ) -> rusqlite::Result<Self> {
+        let next = rows.next()?.map(read).transpose()?;
+        Ok(ByAccount { rows, read, next })
+    }
+
+    /// The rows of `account`; rows of accounts before it (ids with no account record) are
+    /// skipped.
+    fn take(&mut self, account: &str) -> rusqlite::Result<Vec<T>> {
+        let mut found = Vec::new();
+        while let Some((owner, _)) = &self.next {
+            let order = owner.as_str().cmp(account);
+            if order == std::cmp::Ordering::Greater {
+                break;
+            }
+            if let Some((_, value)) = self.next.take()
+                && order == std::cmp::Ordering::Equal
+            {
+                found.push(value);
+            }
+            self.next = self.rows.next()?.map(self.read).transpose()?;
+        }
+        Ok(found)
+    }
 }
 
 /// Makes the users report.
+///
+/// Per connection, the accounts, their usage and their assignments are read in account id
+/// order (each query walks its table's primary key) and merged, so memory holds the report's
+/// rows, never a map of every assignment.
 pub fn users(
     store: &mut Store,
     rules: &Supersession,
@@ -120,111 +151,114 @@ pub fn users(
 ) -> Result<UsersReport, ReportError> {
     let tx = read_transaction(store)?;
     let scope = scope(&tx, rules, params.connection.as_deref())?;
-    let list = scope.snapshot_list();
     let cutoff = params.cutoff();
 
-    // Licenses held, per (snapshot, account).
-    let mut held: HashMap<(i64, String), Vec<HeldLicense>> = HashMap::new();
-    {
-        let mut statement = tx.prepare(&format!(
-            "SELECT DISTINCT h.snapshot_id, h.account_id, h.license_id, l.name, l.family, l.status
-             FROM assignments h
-             LEFT JOIN licenses l ON l.snapshot_id = h.snapshot_id AND l.id = h.license_id
-             WHERE h.snapshot_id IN ({list})"
-        ))?;
-        let mut query = statement.query([])?;
-        while let Some(r) = query.next()? {
-            let snapshot: i64 = r.get(0)?;
-            let retired = scope
-                .by_snapshot(snapshot)
-                .is_some_and(ScopeConnection::retired);
-            let license_id: String = r.get(2)?;
-            let status: Option<String> = r.get(5)?;
-            held.entry((snapshot, r.get(1)?))
-                .or_default()
-                .push(HeldLicense {
+    let mut accounts = tx.prepare(
+        "SELECT id, username, display_name, email, account_type, active, frozen, last_login_at
+         FROM accounts WHERE snapshot_id = ?1 ORDER BY id",
+    )?;
+    let mut usage = tx.prepare(
+        "SELECT account_id, SUM(logins), MAX(last_interactive_at), MAX(last_api_at)
+         FROM usage WHERE snapshot_id = ?1 GROUP BY account_id ORDER BY account_id",
+    )?;
+    // One entry per license, however many sources.
+    let mut held = tx.prepare(
+        "SELECT h.account_id, h.license_id, MIN(l.name), MIN(l.family), MIN(l.status)
+         FROM assignments h
+         LEFT JOIN licenses l ON l.snapshot_id = h.snapshot_id AND l.id = h.license_id
+         WHERE h.snapshot_id = ?1
+         GROUP BY h.account_id, h.license_id
+         ORDER BY h.account_id, h.license_id",
+    )?;
+    let mut rows = Vec::new();
+    for connection in &scope.connections {
+        let snapshot = connection.snapshot_id;
+        let mut usage = ByAccount::new(usage.query([snapshot])?, |r| {
+            Ok((
+                r.get(0)?,
+                Used {
+                    logins: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                    last_interactive_at: r.get(2)?,
+                    last_api_at: r.get(3)?,
+                },
+            ))
+        })?;
+        let mut held = ByAccount::new(held.query([snapshot])?, |r| {
+            let license_id: String = r.get(1)?;
+            Ok((
+                r.get(0)?,
+                HeldLicense {
                     name: r
-                        .get::<_, Option<String>>(3)?
+                        .get::<_, Option<String>>(2)?
                         .unwrap_or_else(|| license_id.clone()),
                     license_id,
                     family: r
+                        .get::<_, Option<String>>(3)?
+                        .unwrap_or_else(|| "other".into()),
+                    status: r
                         .get::<_, Option<String>>(4)?
                         .unwrap_or_else(|| "other".into()),
-                    status: if retired {
-                        RETIRED.to_owned()
-                    } else {
-                        status.unwrap_or_else(|| "other".into())
-                    },
-                });
+                },
+            ))
+        })?;
+        let mut query = accounts.query([snapshot])?;
+        while let Some(r) = query.next()? {
+            let account_id: String = r.get(0)?;
+            let used = usage.take(&account_id)?.pop().unwrap_or_default();
+            let mut licenses = held.take(&account_id)?;
+            if connection.retired() {
+                for license in &mut licenses {
+                    license.status = RETIRED.to_owned();
+                }
+            }
+            licenses.sort_by(|a, b| {
+                (
+                    super::family_rank(&a.family),
+                    a.name.to_lowercase(),
+                    &a.license_id,
+                )
+                    .cmp(&(
+                        super::family_rank(&b.family),
+                        b.name.to_lowercase(),
+                        &b.license_id,
+                    ))
+            });
+            let active: bool = r.get(5)?;
+            let frozen: Option<bool> = r.get(6)?;
+            let last_login_at: Option<String> = r.get(7)?;
+            let Used {
+                logins,
+                last_interactive_at,
+                last_api_at,
+            } = used;
+            let last_activity_at = later(
+                later(last_login_at.clone(), last_interactive_at.clone()),
+                last_api_at.clone(),
+            );
+            rows.push(UserRow {
+                connection: connection.name.clone(),
+                account_id,
+                username: r.get(1)?,
+                display_name: r.get(2)?,
+                email: r.get(3)?,
+                account_type: r.get(4)?,
+                active,
+                frozen,
+                logins: logins.max(0) as u64,
+                licenses,
+                deactivated: !active,
+                is_frozen: frozen == Some(true),
+                never_logged_in: last_activity_at.is_none(),
+                inactive: active
+                    && last_activity_at
+                        .as_deref()
+                        .is_none_or(|at| at < cutoff.as_str()),
+                last_login_at,
+                last_interactive_at,
+                last_api_at,
+                last_activity_at,
+            });
         }
-    }
-
-    let mut statement = tx.prepare(&format!(
-        "SELECT a.snapshot_id, a.id, a.username, a.display_name, a.email, a.account_type,
-                a.active, a.frozen, a.last_login_at, u.logins, u.ui, u.api
-         FROM accounts a
-         LEFT JOIN (SELECT snapshot_id, account_id, SUM(logins) AS logins,
-                           MAX(last_interactive_at) AS ui, MAX(last_api_at) AS api
-                    FROM usage WHERE snapshot_id IN ({list})
-                    GROUP BY snapshot_id, account_id) u
-           ON u.snapshot_id = a.snapshot_id AND u.account_id = a.id
-         WHERE a.snapshot_id IN ({list})"
-    ))?;
-    let mut rows = Vec::new();
-    let mut query = statement.query([])?;
-    while let Some(r) = query.next()? {
-        let snapshot: i64 = r.get(0)?;
-        let Some(connection) = scope.by_snapshot(snapshot) else {
-            continue;
-        };
-        let account_id: String = r.get(1)?;
-        let active: bool = r.get(6)?;
-        let frozen: Option<bool> = r.get(7)?;
-        let last_login_at: Option<String> = r.get(8)?;
-        let last_interactive_at: Option<String> = r.get(10)?;
-        let last_api_at: Option<String> = r.get(11)?;
-        let last_activity_at = later(
-            later(last_login_at.clone(), last_interactive_at.clone()),
-            last_api_at.clone(),
-        );
-        let mut licenses = held
-            .remove(&(snapshot, account_id.clone()))
-            .unwrap_or_default();
-        licenses.sort_by(|a, b| {
-            (
-                super::family_rank(&a.family),
-                a.name.to_lowercase(),
-                &a.license_id,
-            )
-                .cmp(&(
-                    super::family_rank(&b.family),
-                    b.name.to_lowercase(),
-                    &b.license_id,
-                ))
-        });
-        rows.push(UserRow {
-            connection: connection.name.clone(),
-            account_id,
-            username: r.get(2)?,
-            display_name: r.get(3)?,
-            email: r.get(4)?,
-            account_type: r.get(5)?,
-            active,
-            frozen,
-            logins: r.get::<_, Option<i64>>(9)?.unwrap_or(0).max(0) as u64,
-            licenses,
-            deactivated: !active,
-            is_frozen: frozen == Some(true),
-            never_logged_in: last_activity_at.is_none(),
-            inactive: active
-                && last_activity_at
-                    .as_deref()
-                    .is_none_or(|at| at < cutoff.as_str()),
-            last_login_at,
-            last_interactive_at,
-            last_api_at,
-            last_activity_at,
-        });
     }
     let position = |name: &str| scope.connections.iter().position(|c| c.name == name);
     rows.sort_by_cached_key(|r| {
@@ -244,15 +278,7 @@ pub fn users(
         totals.never_logged_in += u64::from(row.never_logged_in);
         totals.inactive += u64::from(row.inactive);
     }
-    Ok(UsersReport {
-        report: "users",
-        generated_at: time_text(&chrono::Utc::now()),
-        parameters: params.into(),
-        connections: scope.connections,
-        rows,
-        totals,
-        warnings: scope.warnings,
-    })
+    Ok(Envelope::new("users", params, scope, rows, totals))
 }
 
 /// The flags that are set, as the table and CSV show them (`inactive; frozen`).
@@ -402,6 +428,60 @@ mod tests {
     use super::{super::testing::*, *};
     use crate::reports::format::{Format, write_report};
 
+    /// Each connection's accounts get their own licenses and usage (the merge starts again
+    /// per snapshot), a retired connection's licenses read retired, and rows come by
+    /// connection, then username regardless of case.
+    #[test]
+    fn accounts_of_several_connections_keep_their_own_licenses() {
+        let (dir, mut store) = store();
+        for (name, source_type, seats) in [("beta", "direct", 2), ("alpha", "old", 1)] {
+            let mut records = vec![
+                application("crm", "CRM"),
+                license("seat", "crm", "user", Some(seats)),
+            ];
+            for who in ["b", "A", "c"] {
+                records.push(account(who, true, None, Some(1)));
+            }
+            records.push(assign("b", "seat", "direct"));
+            if name == "alpha" {
+                records.push(assign("c", "seat", "direct"));
+                records.push(usage("c", 3, Some(1), None));
+            }
+            import(&mut store, dir.path(), name, source_type, &records);
+        }
+        store
+            .add_connection("mgr", "new", &serde_json::json!({}))
+            .expect("added");
+        let mut rules = Supersession::new();
+        rules.declare("old", &[] as &[&str]);
+        rules.declare("direct", &[] as &[&str]);
+        rules.declare("new", &["old"]);
+        let report = users(&mut store, &rules, &params(90)).expect("report");
+        let got: Vec<(&str, &str, Vec<&str>, u64)> = report
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.connection.as_str(),
+                    r.account_id.as_str(),
+                    r.licenses.iter().map(|l| l.status.as_str()).collect(),
+                    r.logins,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("alpha", "A", vec![], 0),
+                ("alpha", "b", vec!["retired"], 0),
+                ("alpha", "c", vec!["retired"], 3),
+                ("beta", "A", vec![], 0),
+                ("beta", "b", vec!["active"], 0),
+                ("beta", "c", vec![], 0),
+            ]
+        );
+    }
+
     #[test]
     fn accounts_with_licenses_activity_and_flags() {
         let (dir, mut store) = store();
@@ -424,11 +504,22 @@ mod tests {
                 assign("bob", "pkg", "package"),
                 assign("bob", "pkg", "direct"),
                 assign("cid", "ghost", "direct"),
+                // Records of accounts the import did not send, before, between and after
+                // the accounts in id order: they belong to no row.
+                assign("abe", "user", "profile"),
+                usage("abe", 7, Some(1), None),
+                assign("aaa", "pkg", "package"),
+                assign("zed", "pkg", "package"),
+                usage("zed", 7, Some(1), None),
             ],
         );
         let report = users(&mut store, &Supersession::new(), &params(90)).expect("report");
         let names: Vec<&str> = report.rows.iter().map(|r| r.account_id.as_str()).collect();
         assert_eq!(names, ["amy", "bob", "cid", "dan"], "by username");
+        let held: Vec<usize> = report.rows.iter().map(|r| r.licenses.len()).collect();
+        assert_eq!(held, [0, 2, 1, 0]);
+        let logins: Vec<u64> = report.rows.iter().map(|r| r.logins).collect();
+        assert_eq!(logins, [2, 0, 0, 1]);
         let amy = &report.rows[0];
         assert_eq!(amy.last_api_at.as_deref(), Some(days_ago(3).as_str()));
         assert_eq!(amy.last_activity_at, amy.last_api_at);

@@ -495,6 +495,14 @@ pub struct LicenseTruth {
     /// Of `active_assigned`, those whose user has not logged in within
     /// [`INACTIVE_DAYS`] (90) days of `as_of` (never logged in included).
     pub inactive_90_assigned: u64,
+    /// Assignments that take a seat: a deactivation frees a user license (the profile's)
+    /// and a feature license (the flag), so only active users hold those; permission set
+    /// and package rows are held whatever the user's state (the reports' rule, see
+    /// docs/reports.md).
+    pub holders: u64,
+    /// Seats bought that no one holds: `purchased - holders`, at least 0; None when
+    /// `purchased` is (site-wide).
+    pub spare: Option<i64>,
 }
 
 /// Counts over all users.
@@ -530,12 +538,12 @@ pub struct UserLastLogin {
 ///
 /// Definitions, per [`LicenseFamily`]:
 ///
-/// | family | purchased | used | assigned |
-/// |---|---|---|---|
-/// | user | `TotalLicenses` | `UsedLicenses` = active users with the license | all users with the license |
-/// | permission_set | `TotalLicenses` | `UsedLicenses` = rows of active users | `PermissionSetLicenseAssign` rows |
-/// | package | `AllowedLicenses`, None if -1 | `UsedLicenses` = all rows | `UserPackageLicense` rows |
-/// | feature | latest `TotalLicenseCount` | latest `AssignedUserCount` = active users with the flag | users with the flag |
+/// | family | purchased | used | assigned | holders |
+/// |---|---|---|---|---|
+/// | user | `TotalLicenses` | `UsedLicenses` = active users with the license | all users with the license | active users with the license |
+/// | permission_set | `TotalLicenses` | `UsedLicenses` = rows of active users | `PermissionSetLicenseAssign` rows | all rows |
+/// | package | `AllowedLicenses`, None if -1 | `UsedLicenses` = all rows | `UserPackageLicense` rows | all rows |
+/// | feature | latest `TotalLicenseCount` | latest `AssignedUserCount` = active users with the flag | users with the flag | active users with the flag |
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroundTruth {
     /// The org's "now", formatted as Salesforce does (`2026-01-01T00:00:00.000+0000`).
@@ -743,6 +751,7 @@ impl SyntheticOrg {
                 Some(total),
                 used,
                 tally,
+                true,
             ));
         }
         for (k, tally) in psl.iter().enumerate() {
@@ -756,6 +765,7 @@ impl SyntheticOrg {
                 Some(total),
                 used,
                 tally,
+                false,
             ));
         }
         for (k, tally) in pkg.iter().enumerate() {
@@ -773,6 +783,7 @@ impl SyntheticOrg {
                 (allowed >= 0).then_some(allowed),
                 used,
                 tally,
+                false,
             ));
         }
         for (k, tally) in feat.iter().enumerate() {
@@ -789,6 +800,7 @@ impl SyntheticOrg {
                 Some(total),
                 used,
                 tally,
+                true,
             ));
         }
         let sample = (0..self.user_count().min(20))
@@ -1275,6 +1287,7 @@ impl SyntheticOrg {
     }
 }
 
+/// `freed_by_deactivation`: whether a deactivated user's assignment stops taking a seat.
 fn truth(
     id: String,
     name: &str,
@@ -1282,7 +1295,13 @@ fn truth(
     purchased: Option<i64>,
     used: i64,
     tally: &Tally,
+    freed_by_deactivation: bool,
 ) -> LicenseTruth {
+    let holders = if freed_by_deactivation {
+        tally.active
+    } else {
+        tally.assigned
+    };
     LicenseTruth {
         id,
         name: name.to_owned(),
@@ -1292,6 +1311,8 @@ fn truth(
         assigned: tally.assigned,
         active_assigned: tally.active,
         inactive_90_assigned: tally.inactive_90,
+        holders,
+        spare: purchased.map(|p| (p - to_i64(holders)).max(0)),
     }
 }
 
@@ -1315,6 +1336,8 @@ mod tests {
         for license in &truth.licenses {
             assert!(license.active_assigned <= license.assigned, "{license:?}");
             assert!(license.inactive_90_assigned <= license.active_assigned);
+            assert!(license.active_assigned <= license.holders, "{license:?}");
+            assert!(license.holders <= license.assigned, "{license:?}");
             if let Some(purchased) = license.purchased {
                 assert!(purchased >= license.used, "{license:?}");
             }
@@ -1323,10 +1346,18 @@ mod tests {
             .license(LicenseFamily::User, "Salesforce")
             .expect("Salesforce");
         assert_eq!(sfdc.used, to_i64(sfdc.active_assigned));
+        // A deactivated user's user license is spare; their package seat is not.
+        assert_eq!(sfdc.holders, sfdc.active_assigned);
+        assert!(
+            sfdc.assigned > sfdc.holders,
+            "some Salesforce users are deactivated"
+        );
+        assert_eq!(sfdc.spare, sfdc.purchased.map(|p| p - to_i64(sfdc.holders)));
         let sbqq = truth.license(LicenseFamily::Package, "SBQQ").expect("SBQQ");
         assert_eq!(sbqq.used, to_i64(sbqq.assigned));
+        assert_eq!(sbqq.holders, sbqq.assigned);
         let dsfs = truth.license(LicenseFamily::Package, "dsfs").expect("dsfs");
-        assert_eq!((dsfs.purchased, dsfs.assigned), (None, 0));
+        assert_eq!((dsfs.purchased, dsfs.assigned, dsfs.spare), (None, 0, None));
         assert_eq!(a.user_last_login(400), None);
         assert_eq!(a.pos_of(Obj::User, &a.user_id(7)), Some(7));
     }
