@@ -216,7 +216,7 @@ fn print_reports(
     let t = &unused.totals;
     writeln!(
         out,
-        "In all: {} reclaimable seats held by {} accounts, plus seats bought but never assigned.",
+        "In all: {} reclaimable seats held by {} accounts, plus the spare seats bought but not held by anyone.",
         t.seats
             - t.by_reason
                 .get(Reason::Unassigned.id())
