@@ -7,6 +7,7 @@
 //! |---|---|
 //! | 200 with JSON of the expected shape | returned |
 //! | 200 cut short or not JSON (an HTML maintenance page) | retried |
+//! | 200 with complete JSON of another shape | an error at once (asking again gives the same) |
 //! | 401 `INVALID_SESSION_ID` | the access token is refreshed once, then the **same URL** is asked again (a `nextRecordsUrl` stays valid across sessions) |
 //! | 401 `INVALID_SESSION_ID` saying a scope is required | an `auth` error: the connected app lacks the `api` scope |
 //! | 403 `REQUEST_LIMIT_EXCEEDED`, 429, 500, 502, 503, 504, timeouts and dropped connections | retried |
@@ -92,10 +93,20 @@ impl Tokens {
             return Ok(());
         }
         debug!("The session expired; refreshing the access token.");
-        let tokens = self
-            .oauth
-            .refresh(&refresh_token, self.rotation, &self.host)
-            .await?;
+        // On a task of its own: a run cancelled while the exchange is in flight drops the
+        // request that waits here, but the exchange goes on until a rotated refresh token is
+        // stored, so the stored token is never one Salesforce has already replaced.
+        let (oauth, rotation, host, token) = (
+            self.oauth.clone(),
+            self.rotation,
+            self.host.clone(),
+            refresh_token.clone(),
+        );
+        let tokens = tokio::spawn(async move { oauth.refresh(&token, rotation, &host).await })
+            .await
+            .map_err(|e| {
+                Error::internal(format!("the token refresh stopped unexpectedly: {e}"))
+            })??;
         if let Some(rotated) = tokens.refresh_token {
             *refresh_token = rotated;
         }
@@ -362,9 +373,21 @@ fn sort<T: DeserializeOwned>(
                     "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
                 } else if error.is_eof() {
                     "Salesforce's answer was cut short".to_owned()
+                } else if error.is_data() {
+                    // Complete JSON of another shape: asking again gives the same answer.
+                    // Only the place is named: serde's message may quote a value of the org.
+                    return Err(Error::upstream(format!(
+                        "{object}: Salesforce's answer has an unexpected shape (at line {}, \
+                         column {}); report it to invhost's authors with the org's API version",
+                        error.line(),
+                        error.column()
+                    )));
                 } else {
-                    // serde's message names the field, never a value.
-                    format!("Salesforce's answer could not be read ({error})")
+                    format!(
+                        "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
+                        error.line(),
+                        error.column()
+                    )
                 };
                 Ok(Attempt::Retry(Transient {
                     cause,
@@ -547,6 +570,47 @@ mod tests {
         let bare = failed(404, "");
         assert_eq!(bare.message, "User: Salesforce answered HTTP 404");
         assert_eq!(error_code(&bare), None);
+    }
+
+    #[test]
+    fn complete_json_of_another_shape_fails_at_once_and_garbage_is_retried() {
+        #[derive(Debug, Deserialize)]
+        struct Page {
+            #[allow(dead_code)]
+            records: Vec<u32>,
+        }
+        let answer = |body: &str| Answer {
+            status: reqwest::StatusCode::OK,
+            headers: reqwest::header::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        };
+        let shape = answer(r#"{"records": "not a list"}"#);
+        match sort::<Page>("User", &shape, &error_body_if_failed(&shape), None) {
+            Err(error) => {
+                assert_eq!(error.kind, ErrorKind::UPSTREAM);
+                assert!(!error.retryable);
+                assert!(
+                    error
+                        .message
+                        .starts_with("User: Salesforce's answer has an unexpected shape"),
+                    "{}",
+                    error.message
+                );
+                assert!(!error.message.contains("not a list"), "no value is shown");
+            }
+            Ok(_) => panic!("an answer of another shape was not refused"),
+        }
+        let garbage = answer(r#"{"records": [1] }}"#);
+        match sort::<Page>("User", &garbage, &error_body_if_failed(&garbage), None) {
+            Ok(Attempt::Retry(transient)) => {
+                assert!(
+                    transient.cause.contains("could not be read"),
+                    "{}",
+                    transient.cause
+                );
+            }
+            Ok(_) | Err(_) => panic!("a garbled answer is worth another attempt"),
+        }
     }
 
     #[test]
