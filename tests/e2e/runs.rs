@@ -342,10 +342,12 @@ fn removing_a_connection_removes_its_snapshots_but_not_its_history() {
 #[test]
 fn a_connection_being_imported_cannot_be_removed_and_no_records_are_orphaned() {
     let env = Env::with_plugins(&[GOOD]);
+    // Long enough (about 25 s) that the removal is tried while the import runs, however
+    // loaded the machine.
     add_fixture(
         &env,
         "alpha",
-        &fixture_settings(2000, json!({"batch": 20, "pause_ms": 50})),
+        &fixture_settings(5000, json!({"batch": 20, "pause_ms": 100})),
     );
     let child = spawn_run(&env, "alpha");
     wait_for_building_rows(&env, 20);
@@ -411,7 +413,9 @@ fn ctrl_c_during_run_all_starts_no_further_connection() {
         "alpha"
     };
     assert!(
-        stderr.contains(&format!("{other}: not started: cancelled")),
+        stderr.contains(&format!(
+            "{other}: not started (cancelled with Ctrl-C); import it with `invhost run \"{other}\"`"
+        )),
         "{stderr}"
     );
 }

@@ -104,13 +104,6 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> 
     results.sort_by_key(|(name, _)| names.iter().position(|n| n == name));
     let mut code = ExitCode::SUCCESS;
     let mut finished = Vec::new();
-    let not_started: Vec<&String> = queue.into_inner().unwrap_or_default().into();
-    if !not_started.is_empty() {
-        code = ExitCode::from(130);
-        for name in not_started {
-            eprintln!("invhost: {name}: not started: cancelled");
-        }
-    }
     for (name, result) in results {
         match result {
             Ok(run) => {
@@ -130,6 +123,17 @@ pub(super) fn run(context: &Context, args: RunArgs) -> anyhow::Result<ExitCode> 
                     code = ExitCode::FAILURE;
                 }
             }
+        }
+    }
+    // Connections Ctrl-C kept from starting: named on standard error (with `--json` too, whose
+    // list holds only runs that started).
+    let not_started: Vec<&String> = queue.into_inner().unwrap_or_default().into();
+    if !not_started.is_empty() {
+        code = ExitCode::from(130);
+        for name in not_started {
+            eprintln!(
+                "invhost: {name}: not started (cancelled with Ctrl-C); import it with `invhost run \"{name}\"`"
+            );
         }
     }
     if args.json {

@@ -232,7 +232,9 @@ impl<'a> Connections<'a> {
             Err(LockError::Busy) => return Err(ConnectionError::Busy(name.to_owned())),
             Err(error) => return Err(ConnectionError::Lock(error)),
         };
-        self.store.remove_connection(name)?;
+        // By id: the connection locked is the one removed, even if the name was taken by a
+        // new connection meanwhile.
+        self.store.remove_connection_id(id, name)?;
         // Ids are never reused, so the lock file would never serve again.
         RunLock::remove_file(self.data_dir, id);
         Ok(())

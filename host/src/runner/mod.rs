@@ -164,11 +164,26 @@ impl<'a> Runner<'a> {
             Err(LockError::Busy) => return Err(RunError::Busy(name.to_owned())),
             Err(error) => return Err(RunError::Lock(error)),
         };
-        let prepared = connections.prepare(name)?;
+        let prepared = match connections.prepare(name) {
+            Ok(prepared) if prepared.row.id == id => prepared,
+            outcome => {
+                // Removed (or replaced) between the look-up and the lock: the lock file just
+                // made belongs to no connection.
+                let gone = match &outcome {
+                    Ok(_) => true,
+                    Err(ConnectionError::Store(StoreError::NotFound(_))) => true,
+                    Err(_) => false,
+                };
+                if gone {
+                    RunLock::remove_file(self.data_dir, id);
+                }
+                return match outcome {
+                    Ok(prepared) => Err(RunError::Replaced(prepared.row.name)),
+                    Err(error) => Err(error.into()),
+                };
+            }
+        };
         let row = prepared.row.clone();
-        if row.id != id {
-            return Err(RunError::Replaced(row.name));
-        }
         let mut store = Store::open(self.data_dir)?;
         let (run_id, snapshot_id) = store.begin_run(&row, trigger)?;
         tracing::info!(connection = %row.name, run_id, "Import started.");
@@ -176,15 +191,20 @@ impl<'a> Runner<'a> {
         let handler = match self.handler(&prepared, snapshot_id, &cancel, &observer) {
             Ok(handler) => Arc::new(handler),
             Err(error) => {
-                // The run started: it ends, as failed, rather than staying `running`.
+                // The run started: it ends, as failed, rather than staying `running`. The
+                // database busy or out of space may pass; anything else is a fault here.
+                let (kind, retryable) = match &error {
+                    RunError::Store(_) => ("store", true),
+                    _ => ("internal", false),
+                };
                 let finished = store.finish_run(
                     run_id,
                     RunEnd {
                         state: RunState::Failed,
                         api_calls: None,
                         warnings: Vec::new(),
-                        error: Some(("internal".into(), error.to_string())),
-                        retryable: false,
+                        error: Some((kind.into(), error.to_string())),
+                        retryable,
                     },
                 )?;
                 observer.finished(&finished);

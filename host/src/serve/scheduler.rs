@@ -7,8 +7,8 @@
 //! * a connection it has no progress for (newly assigned, or its schedule changed) starts
 //!   counting: its first run is the schedule's next slot;
 //! * a due connection has its progress moved to *now* before anything runs (so missed slots
-//!   lead to one run, and a process killed mid-run does not run that slot again after a
-//!   restart: the next slot does), then, unless it is disabled or needs re-authorization
+//!   lead to one run, and a process killed outright mid-run does not run that slot again after
+//!   a restart: the next slot does), then, unless it is disabled or needs re-authorization
 //!   (skipped with a log line), gets a job.
 //!
 //! A job imports the connection through the [`Runner`] on a thread of its own (plugin calls
@@ -17,11 +17,13 @@
 //! other processes). A run that failed with a transient error (`retryable`) is tried again after
 //! each of the retry delays, as long as the retry starts before the schedule's next slot; every
 //! attempt is a run in the history (trigger `schedule`). When the job ends its progress moves
-//! to the time it ended: slots that passed while it ran are covered by it.
+//! to the time it ended: slots that passed while it ran are covered by it. A job that shutdown
+//! stopped (not started, cancelled, a retry not made, or still going when the stop grace ran
+//! out) moves it back to just before its slot instead, so the next start runs that slot.
 
 use std::{
-    collections::HashSet,
-    path::PathBuf,
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -177,7 +179,8 @@ struct JobContext {
     retry_delays: Vec<Duration>,
     permits: Arc<Semaphore>,
     shutdown: Shutdown,
-    busy: Mutex<HashSet<i64>>,
+    /// The jobs in progress, by connection id.
+    busy: Mutex<HashMap<i64, Job>>,
 }
 
 /// The scheduler loop.
@@ -198,7 +201,7 @@ impl Scheduler {
                 retry_delays: options.retry_delays.clone(),
                 permits: Arc::new(Semaphore::new(options.max_parallel.max(1))),
                 shutdown,
-                busy: Mutex::new(HashSet::new()),
+                busy: Mutex::new(HashMap::new()),
             }),
             planner: Arc::new(Mutex::new(Planner::default())),
             tick: options.tick,
@@ -225,7 +228,11 @@ impl Scheduler {
             let context = self.context.clone();
             let planner = self.planner.clone();
             let planned = tokio::task::spawn_blocking(move || {
-                let busy = context.busy.lock().map(|b| b.clone()).unwrap_or_default();
+                let busy: HashSet<i64> = context
+                    .busy
+                    .lock()
+                    .map(|b| b.keys().copied().collect())
+                    .unwrap_or_default();
                 if sweep {
                     let runner = Runner::new(
                         &context.data_dir,
@@ -271,12 +278,11 @@ impl Scheduler {
                     continue;
                 }
             };
-            if self.context.shutdown.is_triggered() {
-                break;
-            }
+            // Jobs planned while shutdown began are spawned all the same: their progress
+            // already moved, and a job that sees the shutdown moves it back (`finish_job`).
             for job in planned {
                 if let Ok(mut busy) = self.context.busy.lock() {
-                    busy.insert(job.connection_id);
+                    busy.insert(job.connection_id, job.clone());
                 }
                 jobs.spawn(run_job(self.context.clone(), job));
             }
@@ -294,8 +300,27 @@ impl Scheduler {
         if ended.is_err() {
             tracing::warn!(
                 grace_secs = STOP_GRACE.as_secs(),
-                "Imports did not stop in time; exiting anyway (they will show as interrupted)."
+                "Imports did not stop in time; exiting anyway (they will show as interrupted, and their slots run at the next start)."
             );
+            // Their jobs are dropped with `jobs`: move their progress back here instead.
+            let left: Vec<Job> = self
+                .context
+                .busy
+                .lock()
+                .map(|b| b.values().cloned().collect())
+                .unwrap_or_default();
+            let data_dir = self.context.data_dir.clone();
+            let rewound = tokio::task::spawn_blocking(move || {
+                left.iter()
+                    .map(|job| record_progress(&data_dir, job, true))
+                    .collect::<Result<Vec<()>, StoreError>>()
+            })
+            .await;
+            if !matches!(rewound, Ok(Ok(_))) {
+                tracing::warn!(
+                    "Could not record that the unfinished scheduled imports must run again; their slots may be skipped."
+                );
+            }
         }
     }
 }
@@ -323,7 +348,7 @@ async fn run_job(context: Arc<JobContext>, job: Job) {
         let run = match outcome {
             Ok(run) => run,
             Err(JobError::Run(RunError::Busy(_))) => {
-                tracing::info!(connection = %job.connection, "Skipped a scheduled import: the connection is already being imported (by `invhost run`?).");
+                tracing::info!(connection = %job.connection, "Skipped a scheduled import: another invhost process holds the connection (an `invhost run`, or `connections remove`).");
                 break;
             }
             Err(error) => {
@@ -368,24 +393,8 @@ async fn run_job(context: Arc<JobContext>, job: Job) {
 async fn finish_job(context: &Arc<JobContext>, job: &Job, stopped: bool) {
     let data_dir = context.data_dir.clone();
     let done = job.clone();
-    let recorded = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-        let mut store = Store::open(&data_dir)?;
-        let states = store.schedule_states()?;
-        // A schedule changed or unassigned meanwhile has its own progress (or none).
-        if let Some(state) = states.get(&done.connection_id)
-            && state.fingerprint == done.fingerprint
-        {
-            let mut state = state.clone();
-            state.handled_through = if stopped {
-                timestamp(done.slot - chrono::Duration::milliseconds(1))
-            } else {
-                timestamp(Utc::now())
-            };
-            store.set_schedule_state(done.connection_id, &state)?;
-        }
-        Ok(())
-    })
-    .await;
+    let recorded =
+        tokio::task::spawn_blocking(move || record_progress(&data_dir, &done, stopped)).await;
     match recorded {
         Ok(Ok(())) if stopped => {
             tracing::info!(connection = %job.connection, slot = %timestamp(job.slot), "The scheduled import was stopped by shutdown; it runs at the next start.");
@@ -401,6 +410,26 @@ async fn finish_job(context: &Arc<JobContext>, job: &Job, stopped: bool) {
     if let Ok(mut busy) = context.busy.lock() {
         busy.remove(&job.connection_id);
     }
+}
+
+/// Records how far a job took its connection's schedule: to now, or (`stopped` by shutdown)
+/// to just before its slot.
+fn record_progress(data_dir: &Path, job: &Job, stopped: bool) -> Result<(), StoreError> {
+    let mut store = Store::open(data_dir)?;
+    let states = store.schedule_states()?;
+    // A schedule changed or unassigned meanwhile has its own progress (or none).
+    if let Some(state) = states.get(&job.connection_id)
+        && state.fingerprint == job.fingerprint
+    {
+        let mut state = state.clone();
+        state.handled_through = if stopped {
+            timestamp(job.slot - chrono::Duration::milliseconds(1))
+        } else {
+            timestamp(Utc::now())
+        };
+        store.set_schedule_state(job.connection_id, &state)?;
+    }
+    Ok(())
 }
 
 /// Why a job's attempt did not produce a run.

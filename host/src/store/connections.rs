@@ -294,11 +294,36 @@ impl Store {
         let Some(id) = id else {
             return Err(StoreError::NotFound(name.to_owned()));
         };
-        super::snapshots::delete_snapshots_where(&tx, "connection_id = ?1", id)?;
-        tx.execute("DELETE FROM connections WHERE id = ?1", [id])?;
+        remove_in(&tx, id)?;
         tx.commit()?;
         Ok(())
     }
+
+    /// Removes the connection with id `id` (named `name`), with its snapshots; `NotFound` when
+    /// it no longer exists (removed, or removed and added again under a new id, meanwhile).
+    /// The caller holds its run lock.
+    pub fn remove_connection_id(&mut self, id: i64, name: &str) -> Result<(), StoreError> {
+        let tx = self
+            .db()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !remove_in(&tx, id)? {
+            return Err(StoreError::NotFound(name.to_owned()));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Deletes a connection and its snapshots; a run it has left `running` (its process died: the
+/// caller holds the run lock) is marked interrupted. Returns whether the connection existed.
+fn remove_in(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<bool, StoreError> {
+    tx.execute(
+        "UPDATE runs SET state = 'interrupted', ended_at = ?1, error_kind = 'interrupted', error = ?2
+         WHERE connection_id = ?3 AND state = 'running'",
+        params![super::runs::now_millis(), super::runs::INTERRUPTED_MESSAGE, id],
+    )?;
+    super::snapshots::delete_snapshots_where(tx, "connection_id = ?1", id)?;
+    Ok(tx.execute("DELETE FROM connections WHERE id = ?1", [id])? == 1)
 }
 
 #[cfg(test)]
@@ -311,6 +336,37 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let store = Store::open(&dir.path().join("data")).expect("opens");
         (dir, store)
+    }
+
+    #[test]
+    fn removal_by_id_removes_only_that_connection_and_ends_its_dead_run() {
+        let (_dir, mut store) = store();
+        store
+            .add_connection("acme", "fixture", &json!({}))
+            .expect("added");
+        let old = store.connection("acme").expect("row");
+        // A run its dead process left `running`.
+        let (run, _) = store
+            .begin_run(&old, crate::store::Trigger::Manual)
+            .expect("begun");
+        store.remove_connection("acme").expect("removed");
+        assert_eq!(
+            store.run(run).expect("run").state,
+            crate::store::RunState::Interrupted
+        );
+        // The name taken again meanwhile: removing the old id touches the new connection not.
+        store
+            .add_connection("acme", "fixture", &json!({}))
+            .expect("added again");
+        let new = store.connection("acme").expect("row").id;
+        assert_ne!(new, old.id, "ids are never reused");
+        assert!(matches!(
+            store.remove_connection_id(old.id, "acme"),
+            Err(StoreError::NotFound(name)) if name == "acme"
+        ));
+        assert_eq!(store.connection("acme").expect("still there").id, new);
+        store.remove_connection_id(new, "acme").expect("removed");
+        assert!(store.connection("acme").is_err());
     }
 
     #[test]

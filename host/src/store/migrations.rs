@@ -237,6 +237,9 @@ mod tests {
     fn database_at(version: usize) -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().expect("dir");
         let db = Connection::open(dir.path().join("test.db")).expect("opens");
+        // As `Store::open` leaves a database.
+        db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        db.pragma_update(None, "foreign_keys", "ON").expect("fk");
         for sql in &MIGRATIONS[..version] {
             db.execute_batch(sql).expect("migration");
         }
@@ -282,6 +285,21 @@ mod tests {
                 "SELECT COUNT(*) FROM snapshots WHERE state = 'current'"
             ),
             1
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'
+                 AND name IN ('snapshots_by_connection', 'snapshots_one_current')"
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT COUNT(*) FROM sqlite_sequence WHERE name LIKE '%_v4'"
+            ),
+            0
         );
         // New ids are above every id used before, including those of removed rows.
         db.execute(
@@ -329,13 +347,21 @@ mod tests {
         Connection::open(&path)
             .and_then(|db| db.pragma_update(None, "journal_mode", "WAL"))
             .expect("creates");
+        // All four read the old version before any migrates (the barrier), as processes
+        // started together would.
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(4));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let path = path.clone();
+                let ready = ready.clone();
                 std::thread::spawn(move || {
                     let mut db = Connection::open(&path).expect("opens");
                     db.busy_timeout(std::time::Duration::from_secs(10))
                         .expect("timeout");
+                    let _: i64 = db
+                        .pragma_query_value(None, "user_version", |r| r.get(0))
+                        .expect("version");
+                    ready.wait();
                     migrate(&mut db)
                 })
             })
