@@ -34,6 +34,7 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
 /// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N}` (queries: `query`/`queryAll` requests and next pages answered) |
+/// | `GET /__sim/chains` | | `{"longest_chain": N}`: the most pages one query has served so far |
 /// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
 /// | `GET /__sim/faults` | | the armed [`Faults`] |
 /// | `GET /__sim/ground-truth` | | [`GroundTruth`] as JSON, or `null` without an org |
@@ -97,6 +98,11 @@ impl Control {
         self.shared.lock().queries()
     }
 
+    /// The most pages one query has served so far (1 once any query answered; 0 before).
+    pub fn longest_chain(&self) -> u64 {
+        self.shared.lock().longest_chain()
+    }
+
     /// Arms `faults`, replacing those armed before ([`Faults`]).
     pub fn set_faults(&self, faults: Faults) {
         self.shared.lock().faults = faults;
@@ -149,6 +155,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/__sim/tokens/revoke", post(revoke))
         .route("/__sim/tokens/expire", post(expire))
         .route("/__sim/stats", get(stats))
+        .route("/__sim/chains", get(chains))
         .route("/__sim/faults", post(set_faults).get(faults))
         .route("/__sim/ground-truth", get(ground_truth))
 }
@@ -206,4 +213,8 @@ async fn stats(State(control): State<Control>) -> Json<Value> {
     Json(
         json!({"requests": control.requests(), "api_calls": control.api_calls(), "queries": control.queries()}),
     )
+}
+
+async fn chains(State(control): State<Control>) -> Json<Value> {
+    Json(json!({"longest_chain": control.longest_chain()}))
 }

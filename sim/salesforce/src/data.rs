@@ -1244,43 +1244,50 @@ impl SyntheticOrg {
             .any(|name| name.eq_ignore_ascii_case(obj.name()))
     }
 
-    fn login_value(&self, pos: u64, name: &str) -> Value {
-        let i = pos / LOGIN_SLOTS;
-        let slot = pos % LOGIN_SLOTS;
-        let user = self.user(i);
+    /// How long before `as_of` the `LoginHistory` row at `pos` logged in, in seconds.
+    fn login_ago(&self, pos: u64) -> i64 {
+        let user = self.user(pos / LOGIN_SLOTS);
         let last = user.last_login_ago.unwrap_or(0);
         let window = i64::from(self.spec.login_history_days) * DAY;
-        let ago = if slot == 0 {
+        if pos.is_multiple_of(LOGIN_SLOTS) {
             last
         } else {
             last + (self.roll(pos, 50) % (window - last).max(1) as u64) as i64
-        };
-        let kind = self.roll(pos, 51) % 10;
-        let (login_type, application, api) = match kind {
+        }
+    }
+
+    /// `LoginTime` of the `LoginHistory` row at `pos` as Unix milliseconds (what filtering
+    /// compares, without formatting the time).
+    pub(crate) fn login_time_millis(&self, pos: u64) -> i64 {
+        (self.as_of - Duration::seconds(self.login_ago(pos))).timestamp_millis()
+    }
+
+    fn login_value(&self, pos: u64, name: &str) -> Value {
+        // Each field derives only what it needs: a page asks for a row field by field.
+        let kind = || match self.roll(pos, 51) % 10 {
             0..=5 => ("Application", "Browser", "N/A"),
             6 => ("SAML Sfdc Initiated SSO", "Browser", "N/A"),
             7 | 8 => ("Remote Access 2.0", "Salesforce for iOS", "N/A"),
             _ => ("Remote Access 2.0", "Data Loader", "REST API"),
         };
-        let failed = self.login_failed(pos);
         match name {
-            "UserId" => json!(make_id(Obj::User, i)),
-            "LoginTime" => json!(self.datetime(ago)),
-            "LoginType" => json!(login_type),
-            "Status" => json!(if failed {
+            "UserId" => json!(make_id(Obj::User, pos / LOGIN_SLOTS)),
+            "LoginTime" => json!(self.datetime(self.login_ago(pos))),
+            "LoginType" => json!(kind().0),
+            "Status" => json!(if self.login_failed(pos) {
                 "Invalid Password"
             } else {
                 "Success"
             }),
-            "Application" => json!(application),
+            "Application" => json!(kind().1),
             "SourceIp" => json!(format!("198.51.100.{}", self.roll(pos, 53) % 250 + 1)),
-            "Browser" => json!(if application == "Browser" {
+            "Browser" => json!(if kind().1 == "Browser" {
                 "Chrome 131"
             } else {
                 "Unknown"
             }),
             "Platform" => json!("Windows 10"),
-            "ApiType" => json!(api),
+            "ApiType" => json!(kind().2),
             "LoginUrl" => json!("login.salesforce.com"),
             _ => Value::Null,
         }

@@ -73,6 +73,9 @@ struct Cond {
     path: Path,
     op: Op,
     literal: Literal,
+    /// A dateTime literal as Unix milliseconds, for comparing `LoginHistory.LoginTime`
+    /// without formatting each row's time (the same order as comparing the texts).
+    millis: Option<i64>,
 }
 
 /// A parsed and validated query.
@@ -243,7 +246,20 @@ pub(crate) fn parse(soql: &str) -> Result<Plan, QueryError> {
             let literal = literal(p.tokens.get(p.at))?;
             p.at += 1;
             check_type(&path, &literal)?;
-            conds.push(Cond { path, op, literal });
+            let millis = match &literal {
+                Literal::DateTime(text) => {
+                    chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3f%z")
+                        .ok()
+                        .map(|t| t.timestamp_millis())
+                }
+                _ => None,
+            };
+            conds.push(Cond {
+                path,
+                op,
+                literal,
+                millis,
+            });
             if !p.eat_word("AND") {
                 break;
             }
@@ -418,6 +434,13 @@ fn compare(value: &Value, literal: &Literal, org: &SyntheticOrg) -> Option<Order
 }
 
 fn matches(org: &SyntheticOrg, obj: Obj, pos: u64, cond: &Cond) -> bool {
+    if let Some(millis) = cond.millis
+        && obj == Obj::LoginHistory
+        && cond.path.hops.is_empty()
+        && cond.path.field.name == "LoginTime"
+    {
+        return holds(cond.op, org.login_time_millis(pos).cmp(&millis));
+    }
     let value = eval(org, obj, pos, &cond.path);
     if cond.literal == Literal::Null {
         return match cond.op {
@@ -435,7 +458,12 @@ fn matches(org: &SyntheticOrg, obj: Obj, pos: u64, cond: &Cond) -> bool {
     if matches!(cond.literal, Literal::LastNDays(_)) && cond.op == Op::Eq {
         return ordering != Ordering::Less;
     }
-    match cond.op {
+    holds(cond.op, ordering)
+}
+
+/// Whether `op` holds between a value and a literal that compare as `ordering`.
+fn holds(op: Op, ordering: Ordering) -> bool {
+    match op {
         Op::Eq => ordering == Ordering::Equal,
         Op::Ne => ordering != Ordering::Equal,
         Op::Lt => ordering == Ordering::Less,
@@ -599,7 +627,14 @@ impl Serialize for RecordView<'_> {
         }
         let mut map = serializer.serialize_map(Some(plan.fields.len() + 1))?;
         let id = self.org.value(plan.obj, self.pos, "Id");
-        map.serialize_entry("attributes", &attributes(plan.obj, &id, self.version))?;
+        map.serialize_entry(
+            "attributes",
+            &AttributesView {
+                obj: plan.obj,
+                id: id.as_str().unwrap_or_default(),
+                version: self.version,
+            },
+        )?;
         for path in &plan.fields {
             let value = if path.field.name == "Id" {
                 id.clone()
@@ -608,6 +643,28 @@ impl Serialize for RecordView<'_> {
             };
             map.serialize_entry(path.field.name, &value)?;
         }
+        map.end()
+    }
+}
+
+/// A record's `attributes` (`type`, `url`), written without building a map.
+struct AttributesView<'a> {
+    obj: Obj,
+    id: &'a str,
+    version: &'a str,
+}
+
+impl Serialize for AttributesView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("type", self.obj.name())?;
+        let url = format!(
+            "/services/data/v{}/sobjects/{}/{}",
+            self.version,
+            self.obj.name(),
+            self.id
+        );
+        map.serialize_entry("url", &url)?;
         map.end()
     }
 }
@@ -697,6 +754,49 @@ mod tests {
             .expect("parses");
         assert!(plan.count(&org) > 0);
         assert!(parse("SELECT COUNT() FROM User").expect("count").count_only);
+    }
+
+    #[test]
+    fn login_time_windows_select_what_comparing_the_texts_selects() {
+        let org = org();
+        let bound = org.days_ago_midnight(40);
+        let upper = org.days_ago_midnight(20);
+        let by_text = |pos: u64, cmp: &dyn Fn(&str) -> bool| {
+            org.exists(Obj::LoginHistory, pos)
+                && cmp(org
+                    .value(Obj::LoginHistory, pos, "LoginTime")
+                    .as_str()
+                    .expect("a time"))
+        };
+        let len = org.len(Obj::LoginHistory);
+        let check = |soql: String, cmp: &dyn Fn(&str) -> bool| {
+            let expected = (0..len).filter(|pos| by_text(*pos, cmp)).count() as u64;
+            let plan = parse(&soql).expect("parses");
+            assert_eq!(plan.count(&org), expected, "{soql}");
+            expected
+        };
+        let at = |text: &str| text.replace(".000+0000", "Z");
+        let (lo, hi) = (at(&bound), at(&upper));
+        let older = check(
+            format!("SELECT UserId FROM LoginHistory WHERE LoginTime < {lo}"),
+            &|t| t < bound.as_str(),
+        );
+        let middle = check(
+            format!("SELECT UserId FROM LoginHistory WHERE LoginTime >= {lo} AND LoginTime < {hi}"),
+            &|t| t >= bound.as_str() && t < upper.as_str(),
+        );
+        let newer = check(
+            format!("SELECT UserId FROM LoginHistory WHERE LoginTime >= {hi}"),
+            &|t| t >= upper.as_str(),
+        );
+        assert!(older > 0 && middle > 0 && newer > 0);
+        assert_eq!(
+            older + middle + newer,
+            parse("SELECT UserId FROM LoginHistory")
+                .expect("parses")
+                .count(&org),
+            "the windows split the rows"
+        );
     }
 
     #[test]

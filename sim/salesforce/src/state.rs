@@ -293,6 +293,18 @@ impl State {
         self.queries
     }
 
+    /// The most pages one query has served: its chain's highest page number plus one (a
+    /// query answered in one page opens no chain).
+    pub(crate) fn longest_chain(&self) -> u64 {
+        let chained = self
+            .chains
+            .values()
+            .filter_map(|chain| chain.pages.values().map(|(_, page)| *page).max())
+            .max()
+            .map(|page| u64::from(page) + 1);
+        chained.unwrap_or(u64::from(self.queries > 0))
+    }
+
     /// Takes back one counted data call (a fault that Salesforce would not bill).
     pub(crate) fn uncount_api_call(&mut self) {
         self.api_calls = self.api_calls.saturating_sub(1);
