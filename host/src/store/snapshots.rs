@@ -238,7 +238,7 @@ impl SnapshotWriter {
             if line.is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Record>(line) {
+            match parse_record(line) {
                 Ok(record) => records.push(record),
                 Err(error) => match unknown_kind(line) {
                     Some(kind) => outcome.skipped.push(format!(
@@ -282,6 +282,36 @@ fn unknown_kind(line: &str) -> Option<String> {
     let kind = value.get("kind")?.as_str()?;
     let known = RECORD_TABLES.iter().any(|(k, _)| *k == kind);
     (!known).then(|| kind.chars().take(64).collect())
+}
+
+/// One record line, as `serde_json::from_str::<Record>` reads it, faster for the lines plugins
+/// write: `kind` first (as serde writes it). Such a line is read straight into the kind's struct
+/// (which skips the `kind` key like any other unknown key), instead of being buffered whole and
+/// read a second time, which is how serde reads a tagged enum. Any other line, or one the direct
+/// read refuses, goes the usual way, so the outcome (and any error) is the same.
+fn parse_record(line: &str) -> serde_json::Result<Record> {
+    fn direct(line: &str) -> Option<Record> {
+        let rest = line.strip_prefix(r#"{"kind":""#)?;
+        let (kind, rest) = rest.split_once('"')?;
+        // A line with a second `kind` key is left to the usual read.
+        if rest.contains(r#""kind""#) {
+            return None;
+        }
+        let record = match kind {
+            "account" => Record::Account(serde_json::from_str(line).ok()?),
+            "assignment" => Record::Assignment(serde_json::from_str(line).ok()?),
+            "usage" => Record::Usage(serde_json::from_str(line).ok()?),
+            "license" => Record::License(serde_json::from_str(line).ok()?),
+            "application" => Record::Application(serde_json::from_str(line).ok()?),
+            "tenant" => Record::Tenant(serde_json::from_str(line).ok()?),
+            _ => return None,
+        };
+        Some(record)
+    }
+    match direct(line) {
+        Some(record) => Ok(record),
+        None => serde_json::from_str(line),
+    }
 }
 
 fn insert(tx: &Transaction<'_>, snapshot: i64, record: &Record) -> rusqlite::Result<usize> {
@@ -446,6 +476,42 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))
             .expect("count");
         assert_eq!(n, 1, "nothing of the refused batch was written");
+    }
+
+    #[test]
+    fn records_read_directly_equal_the_tagged_read() {
+        let lines = [
+            json!({"kind": "account", "id": "a1", "username": "a@x", "active": true,
+                   "attributes": {"profile_name": "Std"}}),
+            json!({"kind": "assignment", "account_id": "a1", "license_id": "l1",
+                   "source": "profile"}),
+            json!({"kind": "usage", "account_id": "a1", "window_days": 90, "logins": 3,
+                   "last_interactive_at": "2026-01-05T10:00:00Z"}),
+            json!({"kind": "license", "id": "l1", "application_id": "app", "name": "L",
+                   "family": "user", "unit": "seat", "status": "active"}),
+            json!({"kind": "application", "id": "app", "name": "App"}),
+            json!({"kind": "tenant", "id": "t", "name": "T"}),
+        ];
+        for value in lines {
+            let line = value.to_string();
+            assert!(line.starts_with(r#"{"kind":""#), "{line}");
+            let expected = serde_json::from_str::<Record>(&line).expect("a record");
+            assert_eq!(parse_record(&line).expect("a record"), expected, "{line}");
+        }
+        // Lines the direct read does not take keep the usual outcome.
+        for line in [
+            r#"{"kind":"account","id":"a1"}"#,
+            r#"{"kind":"account","kind":"usage","id":"a1","username":"a","active":true}"#,
+            r#"{"kind":"contract","id":"c1"}"#,
+            r#"{"id":"a1","kind":"account","username":"a","active":true}"#,
+            r#"{"kind":"usage""#,
+        ] {
+            assert_eq!(
+                parse_record(line).map_err(|e| e.to_string()),
+                serde_json::from_str::<Record>(line).map_err(|e| e.to_string()),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub const DEFAULT_API_BUDGET_PERCENT: u32 = 10;
 pub const DEFAULT_MAX_CONCURRENT_QUERIES: u32 = 4;
 /// The most requests an import may have in flight at once.
 pub const MAX_CONCURRENT_QUERIES: u32 = 8;
+/// The default of [`ImportSettings::login_history_windows`].
+pub const DEFAULT_LOGIN_HISTORY_WINDOWS: u32 = 4;
+/// The most time windows `LoginHistory` may be split into.
+pub const MAX_LOGIN_HISTORY_WINDOWS: u32 = 8;
 
 /// How imports read the org.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -94,6 +98,13 @@ pub struct ImportSettings {
     #[serde(default = "default_max_concurrent_queries")]
     #[schemars(title = "Concurrent queries", range(min = 1, max = 8))]
     pub max_concurrent_queries: u32,
+
+    /// Into how many time windows of equal length the login history is split (1 to 8). The
+    /// windows are read at once, so a big org's login history takes about this many times
+    /// less waiting; each window costs at most one more API call.
+    #[serde(default = "default_login_history_windows")]
+    #[schemars(title = "Login history windows", range(min = 1, max = 8))]
+    pub login_history_windows: u32,
 }
 
 impl Default for ImportSettings {
@@ -102,6 +113,7 @@ impl Default for ImportSettings {
             login_history_days: DEFAULT_LOGIN_HISTORY_DAYS,
             api_budget_percent: DEFAULT_API_BUDGET_PERCENT,
             max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
+            login_history_windows: DEFAULT_LOGIN_HISTORY_WINDOWS,
         }
     }
 }
@@ -116,6 +128,10 @@ fn default_api_budget_percent() -> u32 {
 
 fn default_max_concurrent_queries() -> u32 {
     DEFAULT_MAX_CONCURRENT_QUERIES
+}
+
+fn default_login_history_windows() -> u32 {
+    DEFAULT_LOGIN_HISTORY_WINDOWS
 }
 
 impl ImportSettings {
@@ -141,6 +157,13 @@ impl ImportSettings {
                 self.max_concurrent_queries,
                 1,
                 MAX_CONCURRENT_QUERIES,
+                "",
+            ),
+            (
+                "import.login_history_windows",
+                self.login_history_windows,
+                1,
+                MAX_LOGIN_HISTORY_WINDOWS,
                 "",
             ),
         ];
@@ -487,9 +510,10 @@ mod tests {
             (
                 settings.import.login_history_days,
                 settings.import.api_budget_percent,
-                settings.import.max_concurrent_queries
+                settings.import.max_concurrent_queries,
+                settings.import.login_history_windows
             ),
-            (90, 10, 4)
+            (90, 10, 4, 4)
         );
         let mut document = complete();
         document["import"] = json!({"login_history_days": 30});
@@ -523,6 +547,14 @@ mod tests {
             (
                 json!({"max_concurrent_queries": 0}),
                 "import.max_concurrent_queries: must be between 1 and 8; it is 0",
+            ),
+            (
+                json!({"login_history_windows": 0}),
+                "import.login_history_windows: must be between 1 and 8; it is 0",
+            ),
+            (
+                json!({"login_history_windows": 9}),
+                "import.login_history_windows: must be between 1 and 8; it is 9",
             ),
             (json!({"colour": 1}), "import.colour: unknown field"),
         ];

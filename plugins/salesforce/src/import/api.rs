@@ -25,14 +25,17 @@ use std::{
 use backon::{BackoffBuilder, ExponentialBuilder};
 use invhost_plugin_api::{Error, ErrorKind, Host, Secret};
 use serde::{Deserialize, de::DeserializeOwned};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 use tracing::{debug, warn};
 use url::Url;
 
 use crate::{
     auth::{OAuth, Rotation},
     client::{Answer, Http},
-    import::budget::{Budget, LimitInfo, parse_limit_info},
+    import::{
+        budget::{Budget, LimitInfo, parse_limit_info},
+        limiter::{Limiter, URGENT},
+    },
 };
 
 /// Attempts per request, the first included, before a transient failure becomes an error.
@@ -167,8 +170,8 @@ pub struct Api {
     version: String,
     tokens: Tokens,
     /// The run's API budget and call counter.
-    pub budget: Budget,
-    in_flight: Semaphore,
+    pub budget: Arc<Budget>,
+    in_flight: Limiter,
     host: Host,
     backoff: ExponentialBuilder,
 }
@@ -192,8 +195,8 @@ impl Api {
             host_name,
             version,
             tokens,
-            budget,
-            in_flight: Semaphore::new(concurrency.max(1)),
+            budget: Arc::new(budget),
+            in_flight: Limiter::new(concurrency),
             host,
             backoff: ExponentialBuilder::default()
                 .with_min_delay(FIRST_DELAY)
@@ -242,14 +245,27 @@ impl Api {
     }
 
     /// GETs `url` while reading `object` and parses the answer as `T`; see the module docs.
+    /// Goes before requests of known size when slots are short ([`URGENT`]).
     pub async fn get<T: DeserializeOwned>(&self, object: &str, url: &Url) -> Result<T, Error> {
+        self.get_with_priority(object, url, URGENT).await
+    }
+
+    /// [`Api::get`] for a request whose query has about `priority` rows still to read: when
+    /// more requests wait than there are slots, the longest query goes first
+    /// ([`crate::import::limiter`]).
+    pub async fn get_with_priority<T: DeserializeOwned>(
+        &self,
+        object: &str,
+        url: &Url,
+        priority: u64,
+    ) -> Result<T, Error> {
         let mut delays = self.backoff.build();
         let mut refreshed = false;
         // Failed attempts worth retrying (a refreshed session does not count).
         let mut failures = 0;
         loop {
             let (generation, token) = self.tokens.current();
-            match self.attempt(object, url, &token).await? {
+            match self.attempt(object, url, &token, priority).await? {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Expired if refreshed => {
                     return Err(Error::auth(format!(
@@ -311,13 +327,10 @@ impl Api {
         object: &str,
         url: &Url,
         token: &Secret,
+        priority: u64,
     ) -> Result<Attempt<T>, Error> {
         self.host.check_cancelled()?;
-        let _permit = self
-            .in_flight
-            .acquire()
-            .await
-            .map_err(|_| Error::internal("the request limiter was closed"))?;
+        let _permit = self.in_flight.acquire(priority).await?;
         self.host.check_cancelled()?;
         self.budget.reserve(object)?;
         let request = self
@@ -326,10 +339,38 @@ impl Api {
             .get(url.clone())
             .bearer_auth(token.expose())
             .header("Sforce-Query-Options", QUERY_OPTIONS);
-        let answer = match self.http.exchange_bytes(request, &self.host_name).await {
-            Ok(answer) => answer,
+        // The exchange runs in a task of its own, which settles the budget: a request already
+        // sent is answered and counted even when this attempt is dropped (the import failed
+        // elsewhere, or was cancelled), so a failed run reports the calls Salesforce billed.
+        let (http, budget, host_name) = (
+            self.http.clone(),
+            Arc::clone(&self.budget),
+            self.host_name.clone(),
+        );
+        let exchange = tokio::spawn(async move {
+            let answer = match http.exchange_bytes(request, &host_name).await {
+                Ok(answer) => answer,
+                Err(error) => {
+                    budget.settle(false, None);
+                    return Err(error);
+                }
+            };
+            let code = error_body_if_failed(&answer);
+            let reported = answer
+                .headers
+                .get("sforce-limit-info")
+                .and_then(|value| value.to_str().ok())
+                .and_then(parse_limit_info);
+            let billed = reported.is_some() && code.error_code != "REQUEST_LIMIT_EXCEEDED";
+            budget.settle(billed, reported);
+            Ok((answer, code, reported))
+        });
+        let exchanged = exchange
+            .await
+            .map_err(|error| Error::internal(format!("a request task failed: {error}")))?;
+        let (answer, code, reported) = match exchanged {
+            Ok(exchanged) => exchanged,
             Err(error) => {
-                self.budget.settle(false, None);
                 return match error.kind {
                     ErrorKind::NETWORK if error.retryable => Ok(Attempt::Retry(Transient {
                         cause: error.message,
@@ -339,14 +380,6 @@ impl Api {
                 };
             }
         };
-        let code = error_body_if_failed(&answer);
-        let reported = answer
-            .headers
-            .get("sforce-limit-info")
-            .and_then(|value| value.to_str().ok())
-            .and_then(parse_limit_info);
-        let billed = reported.is_some() && code.error_code != "REQUEST_LIMIT_EXCEEDED";
-        self.budget.settle(billed, reported);
         sort(object, &answer, &code, reported)
     }
 }

@@ -81,6 +81,11 @@ impl Budget {
         self.state().calls
     }
 
+    /// Requests sent and not answered yet.
+    pub fn in_flight(&self) -> u64 {
+        self.state().in_flight
+    }
+
     /// The latest usage Salesforce reported, if any answer carried it.
     pub fn latest(&self) -> Option<LimitInfo> {
         self.state().latest

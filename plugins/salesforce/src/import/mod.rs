@@ -6,7 +6,9 @@
 //! 2. `Organization` is read alone: its answer's `Sforce-Limit-Info` tells the org's daily
 //!    allowance before anything runs in parallel ([`budget`]).
 //! 3. The big objects that need nothing else start streaming at once
-//!    (`PermissionSetLicenseAssign`, `UserPackageLicense`, `LoginHistory`), while the small
+//!    (`PermissionSetLicenseAssign`, `UserPackageLicense`, and `LoginHistory` as
+//!    `import.login_history_windows` time windows, each a query of its own, so that no single
+//!    page chain is much longer than `User`'s), while the small
 //!    tables are read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`,
 //!    `PackageLicense`, describe `User`, the frozen `UserLogin` rows, and the latest
 //!    `ActiveFeatureLicenseMetric` and `ActivePermSetLicenseMetric` snapshots. `UserLogin` and
@@ -17,8 +19,9 @@
 //! 5. Feature licenses of an org without metrics are emitted last, their consumption counted
 //!    while `User` streamed (active users with the flag).
 //!
-//! At most `import.max_concurrent_queries` requests are in flight at once; every request goes
-//! through [`api::Api::get`] (budget, session refresh, retries). Big objects are never held
+//! At most `import.max_concurrent_queries` requests are in flight at once, a freed slot going
+//! to the query with the most rows left ([`limiter`]); every request goes through
+//! [`api::Api::get`] (budget, session refresh, retries). Big objects are never held
 //! whole: each page is mapped, emitted and dropped while the next one is being fetched
 //! ([`stream`](mod@stream)). Only the small tables stay in memory (licenses, profiles, frozen user ids,
 //! metrics).
@@ -33,20 +36,22 @@
 //!   come several times for one account: **the host merges usage records with the same
 //!   `(account_id, application_id)` within a run by adding up `logins` and keeping the latest
 //!   `last_interactive_at` and `last_api_at`**. The import relies on that rule: it sums
-//!   `LoginHistory` page by page without holding every user's totals ([`usage`]).
+//!   `LoginHistory`'s windows in a bounded aggregator without holding every user's totals
+//!   ([`usage`]).
 //! - [`ImportSummary`]: record counts per kind, the billed API calls this run made
 //!   (`api_calls`), and warnings. A failed import's error carries `{"api_calls": N}` in its
 //!   details too.
 
 pub mod api;
 pub mod budget;
+pub mod limiter;
 pub mod mapping;
 pub mod queries;
 pub mod rows;
 pub mod stream;
 pub mod usage;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use invhost_plugin_api::{
     Error, Host,
@@ -74,6 +79,11 @@ use crate::{
     },
     rest::{Session, newest},
 };
+
+/// How often, and how many times, a failed import looks whether the requests it had sent
+/// have been answered, before reporting its API calls (at most 5 s).
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+const SETTLE_POLLS: u32 = 500;
 
 /// Imports the org the request's settings point at; see the module documentation.
 pub async fn import(request: &ImportRequest, host: &Host) -> Result<ImportSummary, Error> {
@@ -114,6 +124,16 @@ pub async fn import(request: &ImportRequest, host: &Host) -> Result<ImportSummar
         host.clone(),
     ));
     let result = run(&api, &settings.import, host).await;
+    if result.is_err() {
+        // Requests other queries had already sent still get answered (and billed): count
+        // them too, waiting a little for their answers.
+        for _ in 0..SETTLE_POLLS {
+            if api.budget.in_flight() == 0 {
+                break;
+            }
+            tokio::time::sleep(SETTLE_POLL).await;
+        }
+    }
     let calls = api.budget.calls();
     match result {
         Ok(summary) => {
@@ -155,17 +175,24 @@ where
     }
 }
 
-/// `LoginHistory` into usage records.
-struct Logins(UsageAggregator);
+/// One time window of `LoginHistory` into usage records, through the aggregator all the
+/// windows share.
+struct Logins(Arc<Mutex<UsageAggregator>>);
+
+impl Logins {
+    fn aggregator(&self) -> std::sync::MutexGuard<'_, UsageAggregator> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl Sink<LoginRow> for Logins {
     fn page(&mut self, rows: Vec<LoginRow>, out: &mut Vec<Record>) -> Result<(), Error> {
-        self.0.page(rows, out);
+        self.aggregator().page(rows, out);
         Ok(())
     }
 
     fn finish(&mut self, out: &mut Vec<Record>) {
-        self.0.finish(out);
+        self.aggregator().finish(out);
     }
 }
 
@@ -313,11 +340,28 @@ async fn run(
         queries::PACKAGE_ASSIGNMENTS.to_owned(),
         Each(mapping::package_assignment),
     );
-    let logins = streams.spawn::<LoginRow, _>(
-        "LoginHistory",
-        queries::login_history(chrono::Utc::now(), settings.login_history_days),
-        Logins(UsageAggregator::new(settings.login_history_days)),
+    let windows = queries::login_history(
+        chrono::Utc::now(),
+        settings.login_history_days,
+        settings.login_history_windows,
     );
+    let usage = Arc::new(Mutex::new(UsageAggregator::new(
+        settings.login_history_days,
+        windows.len(),
+        usage::CAPACITY,
+    )));
+    // Dropping the set (the import failed) aborts the windows still being read.
+    let mut logins = tokio::task::JoinSet::new();
+    for soql in windows {
+        logins.spawn(stream::<LoginRow, _>(
+            Arc::clone(api),
+            emitter.clone(),
+            host.clone(),
+            "LoginHistory",
+            soql,
+            Logins(Arc::clone(&usage)),
+        ));
+    }
 
     let tables = tables(api).await?;
 
@@ -389,7 +433,14 @@ async fn run(
         async { users.join().await? },
         async { permission_set_assignments.join().await? },
         async { package_assignments.join().await? },
-        async { logins.join().await? },
+        async {
+            while let Some(window) = logins.join_next().await {
+                window.map_err(|error| {
+                    Error::internal(format!("an import task failed: {error}; this is a bug"))
+                })??;
+            }
+            Ok::<_, Error>(())
+        },
     )?;
 
     let (users, _) = users;

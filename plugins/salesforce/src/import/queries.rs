@@ -80,18 +80,34 @@ pub fn users(describe: &UserDescribe) -> String {
     format!("SELECT {} FROM User", fields.join(", "))
 }
 
-/// The `LoginHistory` query from midnight UTC `days` days before `now`
-/// (`WHERE LoginTime >= 2024-04-01T00:00:00Z`).
-pub fn login_history(now: DateTime<Utc>, days: u32) -> String {
+/// The `LoginHistory` queries from midnight UTC `days` days before `now`, split into
+/// `windows` time windows of equal length (whole seconds) that together cover the whole
+/// window once: `LoginTime >= A AND LoginTime < B`, the last one open-ended
+/// (`LoginTime >= Z`), so that one window gives the query of an unsplit read. The windows
+/// are read at once, each its own page chain: a big org's longest chain is about `windows`
+/// times shorter.
+pub fn login_history(now: DateTime<Utc>, days: u32, windows: u32) -> Vec<String> {
     let since = (now - Duration::days(i64::from(days)))
         .date_naive()
         .and_time(NaiveTime::MIN)
         .and_utc();
-    format!(
-        "SELECT UserId, LoginTime, LoginType, Status, ApiType FROM LoginHistory WHERE \
-         LoginTime >= {}",
-        since.format("%Y-%m-%dT%H:%M:%SZ")
-    )
+    let windows = windows.max(1);
+    let span = (now - since).num_seconds().max(0);
+    let bound = |k: u32| since + Duration::seconds(span * i64::from(k) / i64::from(windows));
+    let literal = |at: DateTime<Utc>| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    (0..windows)
+        .map(|k| {
+            let mut soql = format!(
+                "SELECT UserId, LoginTime, LoginType, Status, ApiType FROM LoginHistory WHERE \
+                 LoginTime >= {}",
+                literal(bound(k))
+            );
+            if k + 1 < windows {
+                soql.push_str(&format!(" AND LoginTime < {}", literal(bound(k + 1))));
+            }
+            soql
+        })
+        .collect()
 }
 
 /// One field of a describe answer.
@@ -203,16 +219,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn login_history_starts_at_midnight_days_ago() {
+    fn login_history_starts_at_midnight_days_ago_and_splits_into_windows() {
         let now = Utc
             .with_ymd_and_hms(2024, 6, 30, 15, 42, 7)
             .single()
             .expect("valid");
+        let select = "SELECT UserId, LoginTime, LoginType, Status, ApiType FROM LoginHistory \
+                      WHERE LoginTime >= ";
         assert_eq!(
-            login_history(now, 90),
-            "SELECT UserId, LoginTime, LoginType, Status, ApiType FROM LoginHistory WHERE \
-             LoginTime >= 2024-04-01T00:00:00Z"
+            login_history(now, 90, 1),
+            [format!("{select}2024-04-01T00:00:00Z")]
         );
+        // 90 days, 15:42:07 = 7,832,527 s; four windows of 1,958,131.75 s (whole seconds,
+        // rounded down), back to back, the last one open-ended.
+        assert_eq!(
+            login_history(now, 90, 4),
+            [
+                format!("{select}2024-04-01T00:00:00Z AND LoginTime < 2024-04-23T15:55:31Z"),
+                format!("{select}2024-04-23T15:55:31Z AND LoginTime < 2024-05-16T07:51:03Z"),
+                format!("{select}2024-05-16T07:51:03Z AND LoginTime < 2024-06-07T23:46:35Z"),
+                format!("{select}2024-06-07T23:46:35Z"),
+            ]
+        );
+        assert_eq!(login_history(now, 90, 0).len(), 1, "at least one window");
     }
 
     #[test]

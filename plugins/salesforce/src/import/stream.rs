@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::import::{api::SharedApi, rows::QueryPage};
+use crate::import::{api::SharedApi, limiter::URGENT, rows::QueryPage};
 
 /// Aborts its task when dropped: a prefetch nobody waits for any more (the import failed or
 /// was cancelled) stops instead of spending API calls.
@@ -97,13 +97,23 @@ pub trait Sink<R>: Send + 'static {
     }
 }
 
-/// Fetches one page in a task of its own.
-fn fetch<R>(api: &SharedApi, object: &'static str, url: Url) -> Task<Result<QueryPage<R>, Error>>
+/// Fetches one page in a task of its own; `rows_left` (unknown for the first page) is the
+/// request's priority for a slot.
+fn fetch<R>(
+    api: &SharedApi,
+    object: &'static str,
+    url: Url,
+    rows_left: Option<u64>,
+) -> Task<Result<QueryPage<R>, Error>>
 where
     R: DeserializeOwned + Send + 'static,
 {
     let api = Arc::clone(api);
-    Task::spawn(async move { api.get::<QueryPage<R>>(object, &url).await })
+    let priority = rows_left.unwrap_or(URGENT);
+    Task::spawn(async move {
+        api.get_with_priority::<QueryPage<R>>(object, &url, priority)
+            .await
+    })
 }
 
 /// Runs `soql` to its last page through `sink`, emitting each page's records and reporting
@@ -120,7 +130,7 @@ where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
-    let mut pending = Some(fetch::<R>(&api, object, api.query_url(&soql)?));
+    let mut pending = Some(fetch::<R>(&api, object, api.query_url(&soql)?, None));
     let mut done: u64 = 0;
     while let Some(task) = pending.take() {
         let page = task.join().await??;
@@ -131,7 +141,8 @@ where
                     "{object}: Salesforce said more rows follow but gave no nextRecordsUrl"
                 ))
             })?;
-            pending = Some(fetch::<R>(&api, object, api.url(next)?));
+            let rows_left = page.total_size.saturating_sub(done);
+            pending = Some(fetch::<R>(&api, object, api.url(next)?, Some(rows_left)));
         }
         let rows = page.records.len() as u64;
         let mut out = Vec::with_capacity(page.records.len() * 2);

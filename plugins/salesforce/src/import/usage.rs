@@ -1,24 +1,29 @@
-//! Usage from `LoginHistory`: successful logins aggregated per user, page by page.
+//! Usage from `LoginHistory`: successful logins aggregated per user.
 //!
 //! Only rows whose `Status` is `Success` count. A login is an **API** login when its
 //! `ApiType` names an API (anything but empty or `N/A`), or when its `LoginType` does
 //! (`Other Apex API`, `Partner Product`... any type containing the word `API`); every other
 //! login is **interactive** (browser, mobile app, SSO).
 //!
-//! [`UsageAggregator`] never holds every user: within a page it sums the rows of each user
-//! (at most a page's worth of entries), and at the end of the page emits them all except the
-//! user of the page's last row, whose partial sum carries over to the next page (Salesforce
-//! tends to return one user's rows together, and a user's rows often straddle a page
-//! boundary). The host merges `usage` records with the same account and application within
-//! one run (logins add up, the latest times win), so an org whose `LoginHistory` is not
-//! grouped by user still ends up with exactly one correct total per user.
+//! The login history is read as a few time windows at once, and one [`UsageAggregator`]
+//! takes the pages of all of them. It holds at most `capacity` users' running totals: when a
+//! page brings it above that, the users seen first are emitted (as `usage` records) and
+//! forgotten; when the last window has ended, everyone left is emitted. So memory stays
+//! bounded whatever the org's size, and a user whose rows arrive close together (Salesforce
+//! tends to return one user's rows together, and the windows advance side by side) gets one
+//! record. A user whose rows come far apart gets several partial records: the host merges
+//! `usage` records with the same account and application within one run (logins add up, the
+//! latest times win), so every user still ends up with exactly one correct total.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use invhost_plugin_api::model::{Record, Usage};
 
 use crate::import::rows::LoginRow;
+
+/// The most users whose totals an aggregator holds at once (about 100 bytes each).
+pub const CAPACITY: usize = 8192;
 
 /// Whether a successful login was an API login rather than an interactive one.
 pub fn is_api_login(login_type: Option<&str>, api_type: Option<&str>) -> bool {
@@ -62,23 +67,30 @@ impl Tally {
     }
 }
 
-/// Sums `LoginHistory` pages into `usage` records; see the module documentation.
+/// Sums `LoginHistory` pages (of one or several windows) into `usage` records; see the
+/// module documentation.
 #[derive(Debug)]
 pub struct UsageAggregator {
     window_days: u32,
-    /// This page's users, in order of first appearance, with their tallies.
-    order: Vec<String>,
+    capacity: usize,
+    /// Windows still being read; the last to end emits what is left.
+    open: usize,
+    /// Users held, in order of first appearance.
+    order: VecDeque<String>,
     tallies: HashMap<String, Tally>,
     /// Successful rows seen.
     logins: u64,
 }
 
 impl UsageAggregator {
-    /// An aggregator for a window of `window_days` days.
-    pub fn new(window_days: u32) -> Self {
+    /// An aggregator for a window of `window_days` days read as `streams` time windows,
+    /// holding at most `capacity` users.
+    pub fn new(window_days: u32, streams: usize, capacity: usize) -> Self {
         UsageAggregator {
             window_days,
-            order: Vec::new(),
+            capacity: capacity.max(1),
+            open: streams,
+            order: VecDeque::new(),
             tallies: HashMap::new(),
             logins: 0,
         }
@@ -89,62 +101,58 @@ impl UsageAggregator {
         self.logins
     }
 
-    /// Adds one page; pushes a `usage` record for every user of the page but the last one.
+    /// Adds one page; pushes a `usage` record for each user it had to let go of to stay
+    /// within its capacity (the users seen first).
     pub fn page(&mut self, rows: Vec<LoginRow>, out: &mut Vec<Record>) {
-        let mut last_user: Option<String> = None;
         for row in rows {
-            let carried = last_user.as_deref() == Some(row.user_id.as_str());
-            if !carried {
-                last_user = Some(row.user_id.clone());
-            }
             if !row.success {
                 continue;
             }
             let api = row.login_type_api || row.api_type_api;
-            let at = row.login_time;
             self.logins += 1;
             match self.tallies.get_mut(&row.user_id) {
-                Some(tally) => tally.add(at, api),
+                Some(tally) => tally.add(row.login_time, api),
                 None => {
                     let mut tally = Tally {
                         logins: 0,
                         last_interactive: None,
                         last_api: None,
                     };
-                    tally.add(at, api);
-                    self.order.push(row.user_id.clone());
+                    tally.add(row.login_time, api);
+                    self.order.push_back(row.user_id.clone());
                     self.tallies.insert(row.user_id, tally);
+                    if self.tallies.len() > self.capacity
+                        && let Some(first) = self.order.pop_front()
+                    {
+                        self.emit(first, out);
+                    }
                 }
             }
         }
-        // Everyone but the page's last user is done (as far as this page can tell).
-        let keep = last_user.and_then(|user| self.tallies.remove_entry(&user));
-        self.flush(out);
-        if let Some((user, tally)) = keep {
-            self.order.push(user.clone());
-            self.tallies.insert(user, tally);
-        }
     }
 
-    /// Pushes what is left: the end of the stream.
+    /// One window has ended; after the last one, pushes everyone left.
     pub fn finish(&mut self, out: &mut Vec<Record>) {
-        self.flush(out);
+        self.open = self.open.saturating_sub(1);
+        if self.open == 0 {
+            while let Some(user) = self.order.pop_front() {
+                self.emit(user, out);
+            }
+            self.tallies = HashMap::new();
+        }
     }
 
-    fn flush(&mut self, out: &mut Vec<Record>) {
-        for user in self.order.drain(..) {
-            if let Some(tally) = self.tallies.remove(&user) {
-                out.push(Record::Usage(Usage {
-                    account_id: user,
-                    application_id: None,
-                    window_days: self.window_days,
-                    logins: tally.logins,
-                    last_interactive_at: tally.last_interactive,
-                    last_api_at: tally.last_api,
-                }));
-            }
+    fn emit(&mut self, user: String, out: &mut Vec<Record>) {
+        if let Some(tally) = self.tallies.remove(&user) {
+            out.push(Record::Usage(Usage {
+                account_id: user,
+                application_id: None,
+                window_days: self.window_days,
+                logins: tally.logins,
+                last_interactive_at: tally.last_interactive,
+                last_api_at: tally.last_api,
+            }));
         }
-        self.tallies.clear();
     }
 }
 
@@ -205,8 +213,8 @@ mod tests {
     }
 
     #[test]
-    fn a_users_rows_across_a_page_boundary_make_one_record() {
-        let mut usage = UsageAggregator::new(90);
+    fn a_users_rows_across_pages_and_windows_make_one_record() {
+        let mut usage = UsageAggregator::new(90, 2, 100);
         let mut out = Vec::new();
         usage.page(
             vec![
@@ -223,28 +231,29 @@ mod tests {
             ],
             &mut out,
         );
-        // A is done; B may go on in the next page.
-        assert_eq!(
-            usages(&out),
-            vec![(
-                "A".to_owned(),
-                2,
-                Some("2024-05-03T08:00:00+00:00".to_owned()),
-                None
-            )]
-        );
+        // The other window's page, then the end of the first window: nothing is emitted
+        // while a window is still being read and the aggregator has room.
         usage.page(
             vec![
                 ui("B", "2024-05-01T09:00:00.000+0000"),
                 api("B", "2024-05-05T08:00:00.000+0000"),
                 ui("C", "2024-05-06T08:00:00.000+0000"),
+                ui("A", "2024-04-20T08:00:00.000+0000"),
             ],
             &mut out,
         );
         usage.finish(&mut out);
+        assert!(out.is_empty(), "{out:?}");
+        usage.finish(&mut out);
         assert_eq!(
-            usages(&out)[1..],
+            usages(&out),
             [
+                (
+                    "A".to_owned(),
+                    3,
+                    Some("2024-05-03T08:00:00+00:00".to_owned()),
+                    None
+                ),
                 (
                     "B".to_owned(),
                     3,
@@ -259,12 +268,12 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(usage.logins(), 6);
+        assert_eq!(usage.logins(), 7);
     }
 
     #[test]
-    fn a_failed_last_row_still_carries_its_user_and_ungrouped_rows_stay_bounded() {
-        let mut usage = UsageAggregator::new(30);
+    fn beyond_its_capacity_the_first_users_go_out_and_come_back_as_partial_records() {
+        let mut usage = UsageAggregator::new(30, 1, 2);
         let mut out = Vec::new();
         usage.page(
             vec![
@@ -272,7 +281,7 @@ mod tests {
                 ui("B", "2024-05-01T09:00:00Z"),
                 ui("A", "2024-05-02T08:00:00Z"),
                 row(
-                    "B",
+                    "C",
                     "2024-05-03T08:00:00Z",
                     "Failed: Computer activation required",
                     "Application",
@@ -281,27 +290,42 @@ mod tests {
             ],
             &mut out,
         );
-        // Within a page a user's scattered rows add up; B (the last row's user) carries over.
+        // Two users fit; a failed login holds no place.
+        assert!(out.is_empty(), "{out:?}");
+        usage.page(
+            vec![
+                ui("C", "2024-05-04T08:00:00Z"),
+                ui("A", "2024-05-05T08:00:00Z"),
+            ],
+            &mut out,
+        );
+        // C made three: A (seen first) went out with its two logins; A coming back made
+        // three again, and B went out.
         assert_eq!(
             usages(&out),
-            vec![(
-                "A".to_owned(),
-                2,
-                Some("2024-05-02T08:00:00+00:00".to_owned()),
-                None
-            )]
+            [
+                (
+                    "A".to_owned(),
+                    2,
+                    Some("2024-05-02T08:00:00+00:00".to_owned()),
+                    None
+                ),
+                (
+                    "B".to_owned(),
+                    1,
+                    Some("2024-05-01T09:00:00+00:00".to_owned()),
+                    None
+                )
+            ]
         );
-        usage.page(vec![ui("A", "2024-05-04T08:00:00Z")], &mut out);
         usage.finish(&mut out);
         let all = usages(&out);
-        assert_eq!(all.len(), 3, "{all:?}");
-        assert_eq!(all[1].0, "B");
-        assert_eq!(all[1].1, 1);
         assert_eq!(
-            all[2].0, "A",
+            all.iter().map(|u| (u.0.as_str(), u.1)).collect::<Vec<_>>(),
+            [("A", 2), ("B", 1), ("C", 1), ("A", 1)],
             "a second partial record for A, which the host merges"
         );
-        assert_eq!(usage.logins(), 4);
+        assert_eq!(usage.logins(), 5);
         assert!(
             out.iter()
                 .all(|r| matches!(r, Record::Usage(u) if u.window_days == 30))
