@@ -131,6 +131,17 @@ mod tests {
 
     use super::*;
 
+    /// Waits until `n` requests wait for a slot (however slowly the machine runs the tasks).
+    async fn until_waiting(limiter: &Limiter, n: usize) {
+        for _ in 0..5000 {
+            if limiter.slots().waiting.len() == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        panic!("{n} waiters never arrived");
+    }
+
     #[tokio::test]
     async fn the_most_urgent_waiter_gets_the_next_slot_and_the_bound_holds() {
         let limiter = Limiter::new(2);
@@ -138,16 +149,16 @@ mod tests {
         let second = limiter.acquire(0).await.expect("free");
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
-        for priority in [1, 7, 3, 7] {
-            let (limiter, order) = (limiter.clone(), Arc::clone(&order));
+        for (waiting, priority) in [1, 7, 3, 7].into_iter().enumerate() {
+            let (shared, order) = (limiter.clone(), Arc::clone(&order));
             tasks.push(tokio::spawn(async move {
-                let permit = limiter.acquire(priority).await.expect("granted");
+                let permit = shared.acquire(priority).await.expect("granted");
                 order.lock().expect("lock").push(priority);
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 drop(permit);
             }));
             // Arrival order is the spawn order.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            until_waiting(&limiter, waiting + 1).await;
         }
         assert!(order.lock().expect("lock").is_empty(), "both slots are out");
         assert_eq!(limiter.slots().waiting.len(), 4);
@@ -168,12 +179,12 @@ mod tests {
             let limiter = limiter.clone();
             tokio::spawn(async move { limiter.acquire(URGENT).await.map(drop) })
         };
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        until_waiting(&limiter, 1).await;
         let patient = {
             let limiter = limiter.clone();
             tokio::spawn(async move { limiter.acquire(0).await.map(drop) })
         };
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        until_waiting(&limiter, 2).await;
         gave_up.abort();
         assert!(gave_up.await.is_err(), "aborted");
         drop(held);
