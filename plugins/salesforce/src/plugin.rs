@@ -212,7 +212,41 @@ fn deliver(credentials: &Credentials, refresh_token: Secret, org: &str) -> Actio
 
 /// Refreshes the access token, reads the API versions and the limits, and reports them.
 async fn test_connection(request: &TestRequest, host: &Host) -> Result<TestReport, Error> {
-    let (settings, _) = parse_settings::<SalesforceSettings>(&request.settings, Purpose::Import)?;
+    let connected = connect(&request.settings, host).await?;
+    let api_usage = connected.session.api_usage(&connected.version).await?;
+    Ok(report(
+        &connected.tokens,
+        &connected.session,
+        &connected.version,
+        api_usage,
+    ))
+}
+
+/// A signed-in org: what the connection test and the import both start from.
+pub(crate) struct Connected {
+    /// The settings, parsed for importing.
+    pub settings: SalesforceSettings,
+    /// The HTTP client (proxy and TLS as configured).
+    pub http: Http,
+    /// The OAuth client of the login host.
+    pub oauth: OAuth,
+    /// Where a rotated refresh token goes.
+    pub rotation: Rotation,
+    /// The tokens of the first refresh.
+    pub tokens: Tokens,
+    /// The refresh token to use next (the rotated one, if Salesforce rotated it).
+    pub refresh_token: Secret,
+    /// The REST session on the org's instance.
+    pub session: Session,
+    /// The newest API version the org offers.
+    pub version: String,
+}
+
+/// Parses the settings for importing, resolves the credentials (from the vault when so
+/// configured), refreshes the access token (storing a rotated refresh token first), and picks
+/// the newest API version.
+pub(crate) async fn connect(settings: &serde_json::Value, host: &Host) -> Result<Connected, Error> {
+    let (settings, _) = parse_settings::<SalesforceSettings>(settings, Purpose::Import)?;
     let credentials = settings.credentials.resolve(host)?;
     let (http, oauth) = oauth(&settings, credentials.consumer_secret, host)?;
     let rotation = if settings.credentials.read_only() {
@@ -224,13 +258,25 @@ async fn test_connection(request: &TestRequest, host: &Host) -> Result<TestRepor
         .refresh(&credentials.refresh_token, rotation, host)
         .await?;
     host.check_cancelled()?;
-    let session = Session::new(http, &tokens)?;
+    let session = Session::new(http.clone(), &tokens)?;
     let versions = session.versions().await?;
     let version = newest(&versions)
         .map(|v| v.version.clone())
         .ok_or_else(|| Error::upstream("Salesforce listed no API versions; check login_url"))?;
-    let api_usage = session.api_usage(&version).await?;
-    Ok(report(&tokens, &session, &version, api_usage))
+    let refresh_token = tokens
+        .refresh_token
+        .clone()
+        .unwrap_or(credentials.refresh_token);
+    Ok(Connected {
+        settings,
+        http,
+        oauth,
+        rotation,
+        tokens,
+        refresh_token,
+        session,
+        version,
+    })
 }
 
 /// The connection test's report: a summary, the facts, and the daily API usage.

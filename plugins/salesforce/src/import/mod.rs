@@ -56,14 +56,12 @@ use std::sync::{Arc, Mutex};
 use invhost_plugin_api::{
     Error, Host,
     model::Record,
-    protocol::{ImportRequest, ImportSummary, Purpose},
-    settings::parse_settings,
+    protocol::{ImportRequest, ImportSummary},
 };
 use tracing::{info, warn};
 
 use crate::{
-    auth::Rotation,
-    config::{ImportSettings, SalesforceSettings},
+    config::ImportSettings,
     import::{
         api::{Api, SharedApi, Tokens},
         budget::Budget,
@@ -77,7 +75,6 @@ use crate::{
         stream::{Emitter, Sink, Task, collect, stream},
         usage::UsageAggregator,
     },
-    rest::{Session, newest},
 };
 
 /// How often, and how many times, a failed import looks whether the requests it had sent
@@ -87,27 +84,16 @@ const SETTLE_POLLS: u32 = 500;
 
 /// Imports the org the request's settings point at; see the module documentation.
 pub async fn import(request: &ImportRequest, host: &Host) -> Result<ImportSummary, Error> {
-    let (settings, _) = parse_settings::<SalesforceSettings>(&request.settings, Purpose::Import)?;
-    let credentials = settings.credentials.resolve(host)?;
-    let (http, oauth) = crate::plugin::oauth(&settings, credentials.consumer_secret, host)?;
-    let rotation = if settings.credentials.read_only() {
-        Rotation::ReadOnly
-    } else {
-        Rotation::Store
-    };
-    let tokens = oauth
-        .refresh(&credentials.refresh_token, rotation, host)
-        .await?;
-    host.check_cancelled()?;
-    let session = Session::new(http.clone(), &tokens)?;
-    let versions = session.versions().await?;
-    let version = newest(&versions)
-        .map(|v| v.version.clone())
-        .ok_or_else(|| Error::upstream("Salesforce listed no API versions; check login_url"))?;
-    let refresh_token = tokens
-        .refresh_token
-        .clone()
-        .unwrap_or(credentials.refresh_token);
+    let crate::plugin::Connected {
+        settings,
+        http,
+        oauth,
+        rotation,
+        tokens,
+        refresh_token,
+        session,
+        version,
+    } = crate::plugin::connect(&request.settings, host).await?;
     let api = Arc::new(Api::new(
         http,
         session.instance_url().clone(),
