@@ -277,9 +277,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a connection.
     /// Removes a connection with its snapshots (their records included). Its run history
-    /// stays, under the name it had.
+    /// stays, under the name it had; a run it left `running` is marked interrupted, so the
+    /// caller must hold the connection's run lock ([`crate::connections::Connections::remove`]
+    /// does, and removes by id with [`Store::remove_connection_id`]).
     pub fn remove_connection(&mut self, name: &str) -> Result<(), StoreError> {
         let tx = self
             .db()
