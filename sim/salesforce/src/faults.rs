@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Faults armed through [`crate::Control::set_faults`] or `POST /__sim/faults` (the
 /// same JSON, missing fields false/absent/0). Each `*_once` fault fires on the next
 /// data call (any request under `/services/data/vNN.N/`) and then clears itself;
-/// `latency_ms` stays until changed.
+/// `latency_ms` and `token_answer_delay_ms` stay until changed.
 ///
 /// | fault | answer |
 /// |---|---|
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// | `truncated_json_once` | the next `query`/describe answer is 200 with its JSON cut in half |
 /// | `html_once` | 200 `text/html`, a maintenance page |
 /// | `latency_ms` | every data call waits this long first |
+/// | `token_answer_delay_ms` | every token request is answered this long **after** it took effect (a refresh has already rotated the refresh token): a client that gives up meanwhile loses the new token |
 ///
 /// Refused calls (401, 403, 503, HTML) are not counted against the allowance.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,4 +36,6 @@ pub struct Faults {
     pub html_once: bool,
     /// See the table above.
     pub latency_ms: u64,
+    /// See the table above.
+    pub token_answer_delay_ms: u64,
 }

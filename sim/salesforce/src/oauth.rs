@@ -110,8 +110,26 @@ async fn token(
         );
     };
     let now = Instant::now();
-    let mut state = shared.lock();
-    match answer(&mut state, &form, now) {
+    let response = {
+        let mut state = shared.lock();
+        let response = token_response(&shared, &mut state, &form, now);
+        (response, state.faults.token_answer_delay_ms)
+    };
+    let (response, delay) = response;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
+    response
+}
+
+/// The answer to a token request, which has taken effect when this returns.
+fn token_response(
+    shared: &Shared,
+    state: &mut SimState,
+    form: &TokenForm,
+    now: Instant,
+) -> Response {
+    match answer(state, form, now) {
         Ok(Answer::DeviceCodes(codes)) => {
             debug!(request = form.kind(), "Device code issued.");
             Json(device_code_body(&shared.base_url, codes)).into_response()

@@ -844,3 +844,57 @@ async fn a_refresh_refused_mid_run_asks_for_reauthorization() {
     assert_eq!(error.details["api_calls"], sim.control().api_calls());
     assert!(!error.message.contains(&token));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_dropped_during_a_token_refresh_still_stores_the_rotated_token() {
+    let sim = org_sim(
+        USERS,
+        PAGE,
+        SimConfig {
+            rotate_refresh_tokens: true,
+            ..SimConfig::default()
+        },
+    )
+    .await;
+    let settings = settings(&sim, None).await;
+    // Every session ends at the third page of the first long query, and every token answer
+    // arrives 1.5 s after the refresh rotated the token on the server.
+    sim.control().set_faults(Faults {
+        expire_session_after_page: Some(2),
+        token_answer_delay_ms: 1500,
+        ..Faults::default()
+    });
+    let control = sim.control();
+    let recording = RecordingHost::new();
+    let host = recording.host();
+    // The run is dropped (as the SDK drops a cancelled call) once the refresh in the middle of
+    // the run has rotated the token on the server, while its answer is still on the way.
+    let rotated_mid_run = async {
+        loop {
+            let stored = recording.recorded().secret_updates;
+            if stored.len() == 1 && control.valid_refresh_tokens() != [stored[0].1.expose()] {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        outcome = run(settings, &host) => panic!("the run ended before its refresh: {outcome:?}"),
+        () = rotated_mid_run => {}
+    }
+    // The exchange goes on by itself and stores the token the server now accepts.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while recording.recorded().secret_updates.len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the rotated refresh token was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let updates = recording.recorded().secret_updates;
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert_eq!(
+        control.valid_refresh_tokens(),
+        vec![updates[1].1.expose().to_owned()]
+    );
+}
