@@ -65,7 +65,7 @@ impl CallHandler for ImportHandler {
         let Some(writer) = writer.as_mut() else {
             return Err(Error::new(
                 ErrorKind::CANCELLED,
-                "the run has ended; records sent after its end are not kept",
+                BatchError::Closed.to_string(),
             ));
         };
         match writer.write_batch(batch) {

@@ -164,23 +164,19 @@ impl<'a> Runner<'a> {
             Err(LockError::Busy) => return Err(RunError::Busy(name.to_owned())),
             Err(error) => return Err(RunError::Lock(error)),
         };
+        // Removed (or replaced) between the look-up and the lock: the lock file just made
+        // belongs to no connection.
         let prepared = match connections.prepare(name) {
             Ok(prepared) if prepared.row.id == id => prepared,
-            outcome => {
-                // Removed (or replaced) between the look-up and the lock: the lock file just
-                // made belongs to no connection.
-                let gone = match &outcome {
-                    Ok(_) => true,
-                    Err(ConnectionError::Store(StoreError::NotFound(_))) => true,
-                    Err(_) => false,
-                };
-                if gone {
+            Ok(prepared) => {
+                RunLock::remove_file(self.data_dir, id);
+                return Err(RunError::Replaced(prepared.row.name));
+            }
+            Err(error) => {
+                if matches!(error, ConnectionError::Store(StoreError::NotFound(_))) {
                     RunLock::remove_file(self.data_dir, id);
                 }
-                return match outcome {
-                    Ok(prepared) => Err(RunError::Replaced(prepared.row.name)),
-                    Err(error) => Err(error.into()),
-                };
+                return Err(error.into());
             }
         };
         let row = prepared.row.clone();
