@@ -163,6 +163,7 @@ pub mod schema;
 pub mod sdk;
 pub mod secret;
 pub mod settings;
+pub mod time;
 
 pub use abi_stable;
 pub use error::{Error, ErrorKind};

@@ -107,10 +107,18 @@ pub struct Account {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_type: Option<String>,
     /// When the account was created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_at: Option<DateTime<Utc>>,
     /// The last successful sign-in the source knows of; `None` means never.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_login_at: Option<DateTime<Utc>>,
     /// Extra attributes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -228,6 +236,32 @@ pub enum AssignmentSource {
     Other,
 }
 
+impl AssignmentSource {
+    /// Every source, in declaration order.
+    pub const ALL: [AssignmentSource; 7] = [
+        AssignmentSource::Direct,
+        AssignmentSource::Profile,
+        AssignmentSource::PermissionSetLicense,
+        AssignmentSource::Package,
+        AssignmentSource::FeatureFlag,
+        AssignmentSource::Group,
+        AssignmentSource::Other,
+    ];
+
+    /// The name as in JSON (`permission_set_license`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignmentSource::Direct => "direct",
+            AssignmentSource::Profile => "profile",
+            AssignmentSource::PermissionSetLicense => "permission_set_license",
+            AssignmentSource::Package => "package",
+            AssignmentSource::FeatureFlag => "feature_flag",
+            AssignmentSource::Group => "group",
+            AssignmentSource::Other => "other",
+        }
+    }
+}
+
 /// One account holding one license.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Assignment {
@@ -238,7 +272,11 @@ pub struct Assignment {
     /// Why the account holds it.
     pub source: AssignmentSource,
     /// When it was assigned, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub assigned_at: Option<DateTime<Utc>>,
 }
 
@@ -255,10 +293,18 @@ pub struct Usage {
     /// Successful sign-ins in the window.
     pub logins: u64,
     /// The last interactive (browser, app) use in the window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_interactive_at: Option<DateTime<Utc>>,
     /// The last API use in the window.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::time::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_api_at: Option<DateTime<Utc>>,
 }
 
@@ -266,6 +312,13 @@ pub struct Usage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn assignment_source_names_are_the_json_names() {
+        for source in AssignmentSource::ALL {
+            assert_eq!(json!(source), json!(source.as_str()));
+        }
+    }
 
     #[test]
     fn records_are_tagged_by_kind() {

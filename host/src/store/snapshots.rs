@@ -13,7 +13,7 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, SecondsFormat, Timelike as _, Utc};
 use invhost_plugin_api::model::{
     Account, Application, Assignment, Attributes, License, Record, Tenant, Usage,
 };
@@ -76,7 +76,15 @@ pub(crate) fn count_records(
 
 /// A stored time: RFC 3339, UTC, whole seconds (so that text order is time order).
 pub fn time_text(time: &DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+    match time.with_nanosecond(0) {
+        // Written without chrono's format machinery (a record batch holds many times).
+        Some(whole) if time.nanosecond() < 1_000_000_000 && (0..=9999).contains(&whole.year()) => {
+            let mut text = String::with_capacity(20);
+            invhost_plugin_api::time::write_utc(&whole, &mut text);
+            text
+        }
+        _ => time.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }
 }
 
 fn attributes_text(attributes: &Attributes) -> String {
@@ -231,28 +239,7 @@ impl SnapshotWriter {
     /// the connection was removed, is refused ([`BatchError::Closed`]) instead of leaving
     /// records that no snapshot owns.
     pub fn write_batch(&mut self, batch: &str) -> Result<BatchOutcome, BatchError> {
-        let mut records = Vec::new();
         let mut outcome = BatchOutcome::default();
-        for (index, line) in batch.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() {
-                continue;
-            }
-            match parse_record(line) {
-                Ok(record) => records.push(record),
-                Err(error) => match unknown_kind(line) {
-                    Some(kind) => outcome.skipped.push(format!(
-                        "skipped a record of kind `{kind}`, which this invhost does not know; upgrade invhost to keep it"
-                    )),
-                    None => {
-                        return Err(BatchError::Invalid {
-                            line: index + 1,
-                            reason: error.to_string(),
-                        });
-                    }
-                },
-            }
-        }
         let tx = self
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -267,11 +254,34 @@ impl SnapshotWriter {
         if !building {
             return Err(BatchError::Closed);
         }
-        for record in &records {
-            insert(&tx, self.snapshot_id, record).map_err(StoreError::from)?;
+        // Each line is read and written in turn, so no batch is ever held as records; a bad
+        // line returns before the commit, and dropping the transaction rolls it back.
+        let mut statements = Statements::new(&tx, self.snapshot_id);
+        for (index, line) in batch.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            match parse_record(line) {
+                Ok(record) => {
+                    statements.insert(&record).map_err(StoreError::from)?;
+                    outcome.written += 1;
+                }
+                Err(error) => match unknown_kind(line) {
+                    Some(kind) => outcome.skipped.push(format!(
+                        "skipped a record of kind `{kind}`, which this invhost does not know; upgrade invhost to keep it"
+                    )),
+                    None => {
+                        return Err(BatchError::Invalid {
+                            line: index + 1,
+                            reason: error.to_string(),
+                        });
+                    }
+                },
+            }
         }
+        drop(statements);
         tx.commit().map_err(StoreError::from)?;
-        outcome.written = records.len() as u64;
         Ok(outcome)
     }
 }
@@ -314,115 +324,142 @@ fn parse_record(line: &str) -> serde_json::Result<Record> {
     }
 }
 
-fn insert(tx: &Transaction<'_>, snapshot: i64, record: &Record) -> rusqlite::Result<usize> {
-    let time = |t: &Option<DateTime<Utc>>| t.as_ref().map(time_text);
-    match record {
-        Record::Tenant(Tenant {
-            id,
-            name,
-            edition,
-            instance,
-            sandbox,
-            attributes,
-        }) => tx.prepare_cached(UPSERT_TENANT)?.execute(params![
+/// The upsert of each record kind, prepared once per batch on first use.
+struct Statements<'tx> {
+    tx: &'tx Transaction<'tx>,
+    snapshot: i64,
+    prepared: [Option<rusqlite::Statement<'tx>>; 6],
+}
+
+impl<'tx> Statements<'tx> {
+    fn new(tx: &'tx Transaction<'tx>, snapshot: i64) -> Self {
+        Statements {
+            tx,
             snapshot,
-            id,
-            name,
-            edition,
-            instance,
-            sandbox,
-            attributes_text(attributes)
-        ]),
-        Record::Account(Account {
-            id,
-            username,
-            display_name,
-            email,
-            active,
-            frozen,
-            account_type,
-            created_at,
-            last_login_at,
-            attributes,
-        }) => tx.prepare_cached(UPSERT_ACCOUNT)?.execute(params![
-            snapshot,
-            id,
-            username,
-            display_name,
-            email,
-            active,
-            frozen,
-            account_type,
-            time(created_at),
-            time(last_login_at),
-            attributes_text(attributes)
-        ]),
-        Record::Application(Application {
-            id,
-            name,
-            vendor,
-            attributes,
-        }) => tx.prepare_cached(UPSERT_APPLICATION)?.execute(params![
-            snapshot,
-            id,
-            name,
-            vendor,
-            attributes_text(attributes)
-        ]),
-        Record::License(License {
-            id,
-            application_id,
-            name,
-            family,
-            unit,
-            purchased,
-            consumed,
-            unlimited,
-            expires_on,
-            status,
-            attributes,
-        }) => tx.prepare_cached(UPSERT_LICENSE)?.execute(params![
-            snapshot,
-            id,
-            application_id,
-            name,
-            enum_text(family),
-            unit,
-            purchased.map(int),
-            consumed.map(int),
-            unlimited,
-            expires_on.map(|d| d.to_string()),
-            enum_text(status),
-            attributes_text(attributes)
-        ]),
-        Record::Assignment(Assignment {
-            account_id,
-            license_id,
-            source,
-            assigned_at,
-        }) => tx.prepare_cached(UPSERT_ASSIGNMENT)?.execute(params![
-            snapshot,
-            license_id,
-            account_id,
-            enum_text(source),
-            time(assigned_at)
-        ]),
-        Record::Usage(Usage {
-            account_id,
-            application_id,
-            window_days,
-            logins,
-            last_interactive_at,
-            last_api_at,
-        }) => tx.prepare_cached(MERGE_USAGE)?.execute(params![
-            snapshot,
-            account_id,
-            application_id.as_deref().unwrap_or(""),
-            window_days,
-            int(*logins),
-            time(last_interactive_at),
-            time(last_api_at)
-        ]),
+            prepared: Default::default(),
+        }
+    }
+
+    /// The statement at `slot` (one per record kind), prepared on first use.
+    fn get(&mut self, slot: usize, sql: &str) -> rusqlite::Result<&mut rusqlite::Statement<'tx>> {
+        let statement = &mut self.prepared[slot];
+        if statement.is_none() {
+            *statement = Some(self.tx.prepare(sql)?);
+        }
+        statement.as_mut().ok_or(rusqlite::Error::InvalidQuery)
+    }
+
+    fn insert(&mut self, record: &Record) -> rusqlite::Result<usize> {
+        let time = |t: &Option<DateTime<Utc>>| t.as_ref().map(time_text);
+        let snapshot = self.snapshot;
+        match record {
+            Record::Tenant(Tenant {
+                id,
+                name,
+                edition,
+                instance,
+                sandbox,
+                attributes,
+            }) => self.get(0, UPSERT_TENANT)?.execute(params![
+                snapshot,
+                id,
+                name,
+                edition,
+                instance,
+                sandbox,
+                attributes_text(attributes)
+            ]),
+            Record::Account(Account {
+                id,
+                username,
+                display_name,
+                email,
+                active,
+                frozen,
+                account_type,
+                created_at,
+                last_login_at,
+                attributes,
+            }) => self.get(1, UPSERT_ACCOUNT)?.execute(params![
+                snapshot,
+                id,
+                username,
+                display_name,
+                email,
+                active,
+                frozen,
+                account_type,
+                time(created_at),
+                time(last_login_at),
+                attributes_text(attributes)
+            ]),
+            Record::Application(Application {
+                id,
+                name,
+                vendor,
+                attributes,
+            }) => self.get(2, UPSERT_APPLICATION)?.execute(params![
+                snapshot,
+                id,
+                name,
+                vendor,
+                attributes_text(attributes)
+            ]),
+            Record::License(License {
+                id,
+                application_id,
+                name,
+                family,
+                unit,
+                purchased,
+                consumed,
+                unlimited,
+                expires_on,
+                status,
+                attributes,
+            }) => self.get(3, UPSERT_LICENSE)?.execute(params![
+                snapshot,
+                id,
+                application_id,
+                name,
+                enum_text(family),
+                unit,
+                purchased.map(int),
+                consumed.map(int),
+                unlimited,
+                expires_on.map(|d| d.to_string()),
+                enum_text(status),
+                attributes_text(attributes)
+            ]),
+            Record::Assignment(Assignment {
+                account_id,
+                license_id,
+                source,
+                assigned_at,
+            }) => self.get(4, UPSERT_ASSIGNMENT)?.execute(params![
+                snapshot,
+                license_id,
+                account_id,
+                source.as_str(),
+                time(assigned_at)
+            ]),
+            Record::Usage(Usage {
+                account_id,
+                application_id,
+                window_days,
+                logins,
+                last_interactive_at,
+                last_api_at,
+            }) => self.get(5, MERGE_USAGE)?.execute(params![
+                snapshot,
+                account_id,
+                application_id.as_deref().unwrap_or(""),
+                window_days,
+                int(*logins),
+                time(last_interactive_at),
+                time(last_api_at)
+            ]),
+        }
     }
 }
 
@@ -447,6 +484,27 @@ mod tests {
 
     fn line(value: serde_json::Value) -> String {
         format!("{value}\n")
+    }
+
+    #[test]
+    fn stored_times_are_chrono_whole_seconds() {
+        use chrono::TimeZone as _;
+        let base = Utc
+            .with_ymd_and_hms(2026, 1, 5, 10, 0, 7)
+            .single()
+            .expect("valid");
+        for time in [
+            base,
+            base + chrono::Duration::milliseconds(999),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0)
+                .single()
+                .expect("valid"),
+        ] {
+            assert_eq!(
+                time_text(&time),
+                time.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+        }
     }
 
     #[test]

@@ -55,13 +55,16 @@ impl Host {
         if records.is_empty() {
             return Ok(());
         }
-        let mut batch = String::with_capacity(records.len() * 256);
+        // One buffer for the whole batch, each record written straight into it.
+        let mut batch = Vec::with_capacity(records.len() * 192);
         for record in records {
-            let line = serde_json::to_string(record)
+            serde_json::to_writer(&mut batch, record)
                 .map_err(|e| Error::internal(format!("could not encode a record: {e}")))?;
-            batch.push_str(&line);
-            batch.push('\n');
+            batch.push(b'\n');
         }
+        // serde_json writes UTF-8 only.
+        let batch = String::from_utf8(batch)
+            .map_err(|e| Error::internal(format!("could not encode a record: {e}")))?;
         into_result(self.inner.emit(RStr::from_str(&batch)))
     }
 

@@ -398,35 +398,50 @@ fn sort<T: DeserializeOwned>(
         format!(" {}: {}", refusal.error_code, refusal.message)
     };
     match status {
-        200..=299 => match serde_json::from_slice::<T>(&answer.body) {
-            Ok(value) => Ok(Attempt::Done(value)),
-            Err(error) => {
-                let html = answer.body.trim_ascii_start().starts_with(b"<");
-                let cause = if html {
-                    "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
-                } else if error.is_eof() {
+        // Checked as UTF-8 once, as a whole: serde_json reading bytes would check every
+        // string (and every key) on its own, a visible share of an import's CPU.
+        200..=299 => match std::str::from_utf8(&answer.body) {
+            Err(error) => Ok(Attempt::Retry(Transient {
+                cause: if error.error_len().is_none() {
                     "Salesforce's answer was cut short".to_owned()
-                } else if error.is_data() {
-                    // Complete JSON of another shape: asking again gives the same answer.
-                    // Only the place is named: serde's message may quote a value of the org.
-                    return Err(Error::upstream(format!(
-                        "{object}: Salesforce's answer has an unexpected shape (at line {}, \
-                         column {}); report it to invhost's authors with the org's API version",
-                        error.line(),
-                        error.column()
-                    )));
                 } else {
                     format!(
-                        "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
-                        error.line(),
-                        error.column()
+                        "Salesforce's answer could not be read (not UTF-8 text at byte {})",
+                        error.valid_up_to()
                     )
-                };
-                Ok(Attempt::Retry(Transient {
-                    cause,
-                    kind: ErrorKind::UPSTREAM,
-                }))
-            }
+                },
+                kind: ErrorKind::UPSTREAM,
+            })),
+            Ok(text) => match serde_json::from_str::<T>(text) {
+                Ok(value) => Ok(Attempt::Done(value)),
+                Err(error) => {
+                    let html = answer.body.trim_ascii_start().starts_with(b"<");
+                    let cause = if html {
+                        "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
+                    } else if error.is_eof() {
+                        "Salesforce's answer was cut short".to_owned()
+                    } else if error.is_data() {
+                        // Complete JSON of another shape: asking again gives the same answer.
+                        // Only the place is named: serde's message may quote a value of the org.
+                        return Err(Error::upstream(format!(
+                            "{object}: Salesforce's answer has an unexpected shape (at line {}, \
+                         column {}); report it to invhost's authors with the org's API version",
+                            error.line(),
+                            error.column()
+                        )));
+                    } else {
+                        format!(
+                            "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
+                            error.line(),
+                            error.column()
+                        )
+                    };
+                    Ok(Attempt::Retry(Transient {
+                        cause,
+                        kind: ErrorKind::UPSTREAM,
+                    }))
+                }
+            },
         },
         401 if refusal.message.to_ascii_lowercase().contains("scope") => Err(Error::auth(format!(
             "{object}: the token may not call the REST API ({}: {}); add the `api` (and \

@@ -6,7 +6,7 @@
 
 use std::{borrow::Cow, fmt};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{
     Deserialize, Deserializer,
     de::{IgnoredAny, MapAccess, Visitor},
@@ -377,53 +377,12 @@ pub const FLAG_PREFIX: &str = "UserPermissions";
 /// `+00:00`, other offsets, and any number of fraction digits (or none); `None` for
 /// anything else.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
-    fast_utc(text).or_else(|| {
+    invhost_plugin_api::time::parse_fast(text).or_else(|| {
         DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
             .or_else(|_| DateTime::parse_from_rfc3339(text))
             .ok()
             .map(|t| t.with_timezone(&Utc))
     })
-}
-
-/// The common case without chrono's format machinery: fixed digits, an optional fraction,
-/// then `Z`, `+0000` or `+00:00`.
-fn fast_utc(text: &str) -> Option<DateTime<Utc>> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    if b[16] != b':' {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<u32> {
-        b[from..to].iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let year = i32::try_from(num(0, 4)?).ok()?;
-    let (month, day) = (num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let mut at = 19;
-    let mut nanos = 0u32;
-    if b[at] == b'.' {
-        at += 1;
-        let start = at;
-        while at < b.len() && b[at].is_ascii_digit() {
-            at += 1;
-        }
-        let digits = at - start;
-        if digits == 0 || digits > 9 {
-            return None;
-        }
-        nanos = num(start, at)? * 10u32.pow(u32::try_from(9 - digits).ok()?);
-    }
-    match &text[at..] {
-        "Z" | "+0000" | "+00:00" => {}
-        _ => return None,
-    }
-    let date = NaiveDate::from_ymd_opt(year, month, day)?;
-    let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
-    Some(NaiveDateTime::new(date, time).and_utc())
 }
 
 /// A Salesforce date (`2024-05-01`), or the date part of a dateTime (`PackageLicense`'s
