@@ -10,6 +10,7 @@ use crate::{
     error::{Error, ErrorKind},
     model::Record,
     protocol::{Progress, Prompt, UpdateSecretRequest, VaultRequest, VaultResponse, host_op},
+    sdk::RecordBatch,
     secret::Secret,
 };
 
@@ -50,22 +51,18 @@ impl Host {
     }
 
     /// Sends records to the host. An error means stop: the host could not store them or the
-    /// run was cancelled.
+    /// run was cancelled. For pages of a large object, [`Host::emit_batch`] keeps memory lower.
     pub fn emit(&self, records: &[Record]) -> Result<(), Error> {
-        if records.is_empty() {
+        self.emit_batch(&records.iter().collect())
+    }
+
+    /// Sends a batch of records encoded as they were made (see [`RecordBatch`]). An error means
+    /// stop, as for [`Host::emit`].
+    pub fn emit_batch(&self, batch: &RecordBatch) -> Result<(), Error> {
+        if batch.is_empty() {
             return Ok(());
         }
-        // One buffer for the whole batch, each record written straight into it.
-        let mut batch = Vec::with_capacity(records.len() * 192);
-        for record in records {
-            serde_json::to_writer(&mut batch, record)
-                .map_err(|e| Error::internal(format!("could not encode a record: {e}")))?;
-            batch.push(b'\n');
-        }
-        // serde_json writes UTF-8 only.
-        let batch = String::from_utf8(batch)
-            .map_err(|e| Error::internal(format!("could not encode a record: {e}")))?;
-        into_result(self.inner.emit(RStr::from_str(&batch)))
+        into_result(self.inner.emit(RStr::from_str(batch.text()?)))
     }
 
     /// Reports progress of the current stage.

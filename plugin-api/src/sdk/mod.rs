@@ -11,6 +11,7 @@
 //!   [`crate::ErrorKind::CANCELLED`];
 //! * forwards `tracing` events and panic messages to the host's log.
 
+mod batch;
 mod export;
 mod host;
 mod logging;
@@ -25,6 +26,7 @@ use crate::{
     },
 };
 
+pub use batch::RecordBatch;
 #[doc(hidden)]
 pub use export::{__private, CANCEL_GRACE};
 pub use host::Host;

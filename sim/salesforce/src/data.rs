@@ -1259,7 +1259,9 @@ impl SyntheticOrg {
     /// `LoginTime` of the `LoginHistory` row at `pos` as Unix milliseconds (what filtering
     /// compares, without formatting the time).
     pub(crate) fn login_time_millis(&self, pos: u64) -> i64 {
-        (self.as_of - Duration::seconds(self.login_ago(pos))).timestamp_millis()
+        // Plain integers: chrono's checked date arithmetic showed in the profile of serving
+        // `LoginHistory` windows, which test every row's time.
+        self.as_of.timestamp_millis() - self.login_ago(pos) * 1000
     }
 
     fn login_value(&self, pos: u64, name: &str) -> Value {

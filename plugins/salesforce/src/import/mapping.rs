@@ -356,7 +356,12 @@ pub struct UserContext {
 
 /// Maps one user: the account, the assignment of the profile's user license, and one
 /// assignment per feature flag set. `holders[k]` counts active users with `features[k]`.
-pub fn user(row: UserRow, context: &UserContext, holders: &mut [u64], out: &mut Vec<Record>) {
+pub fn user(
+    row: UserRow,
+    context: &UserContext,
+    holders: &mut [u64],
+    out: &mut impl Extend<Record>,
+) {
     let profile = row
         .profile_id
         .as_deref()
@@ -372,28 +377,28 @@ pub fn user(row: UserRow, context: &UserContext, holders: &mut [u64], out: &mut 
         attributes.insert("department".to_owned(), json!(department));
     }
     if let Some(license) = profile.and_then(|(_, license)| license.as_ref()) {
-        out.push(Record::Assignment(Assignment {
+        out.extend([Record::Assignment(Assignment {
             account_id: row.id.clone(),
             license_id: license.clone(),
             source: AssignmentSource::Profile,
             assigned_at: None,
-        }));
+        })]);
     }
     for flag in row.flags {
         if let Some(k) = context.features.iter().position(|f| *f == flag) {
             if row.is_active {
                 holders[k] += 1;
             }
-            out.push(Record::Assignment(Assignment {
+            out.extend([Record::Assignment(Assignment {
                 account_id: row.id.clone(),
                 license_id: flag,
                 source: AssignmentSource::FeatureFlag,
                 assigned_at: None,
-            }));
+            })]);
         }
     }
     let frozen = context.frozen.as_ref().map(|set| set.contains(&row.id));
-    out.push(Record::Account(Account {
+    out.extend([Record::Account(Account {
         id: row.id,
         username: row.username,
         display_name: row.name,
@@ -404,7 +409,7 @@ pub fn user(row: UserRow, context: &UserContext, holders: &mut [u64], out: &mut 
         created_at: row.created_date.as_deref().and_then(parse_datetime),
         last_login_at: row.last_login_date.as_deref().and_then(parse_datetime),
         attributes,
-    }));
+    })]);
 }
 
 /// A `PermissionSetLicenseAssign` row.

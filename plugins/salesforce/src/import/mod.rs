@@ -57,6 +57,7 @@ use invhost_plugin_api::{
     Error, Host,
     model::Record,
     protocol::{ImportRequest, ImportSummary},
+    sdk::RecordBatch,
 };
 use tracing::{info, warn};
 
@@ -155,7 +156,7 @@ impl<R, F> Sink<R> for Each<F>
 where
     F: FnMut(R) -> Record + Send + 'static,
 {
-    fn page(&mut self, rows: Vec<R>, out: &mut Vec<Record>) -> Result<(), Error> {
+    fn page(&mut self, rows: Vec<R>, out: &mut RecordBatch) -> Result<(), Error> {
         out.extend(rows.into_iter().map(&mut self.0));
         Ok(())
     }
@@ -172,12 +173,12 @@ impl Logins {
 }
 
 impl Sink<LoginRow> for Logins {
-    fn page(&mut self, rows: Vec<LoginRow>, out: &mut Vec<Record>) -> Result<(), Error> {
+    fn page(&mut self, rows: Vec<LoginRow>, out: &mut RecordBatch) -> Result<(), Error> {
         self.aggregator().page(rows, out);
         Ok(())
     }
 
-    fn finish(&mut self, out: &mut Vec<Record>) {
+    fn finish(&mut self, out: &mut RecordBatch) {
         self.aggregator().finish(out);
     }
 }
@@ -190,7 +191,7 @@ struct Users {
 }
 
 impl Sink<UserRow> for Users {
-    fn page(&mut self, rows: Vec<UserRow>, out: &mut Vec<Record>) -> Result<(), Error> {
+    fn page(&mut self, rows: Vec<UserRow>, out: &mut RecordBatch) -> Result<(), Error> {
         for row in rows {
             mapping::user(row, &self.context, &mut self.holders, out);
         }

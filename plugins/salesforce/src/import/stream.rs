@@ -7,7 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use invhost_plugin_api::{Error, Host, model::Record, protocol::Progress};
+use invhost_plugin_api::{Error, Host, model::Record, protocol::Progress, sdk::RecordBatch};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -67,20 +67,25 @@ impl Emitter {
             .clone()
     }
 
+    /// Sends `records` (a few: for pages of a large object, [`Emitter::send`]).
+    pub async fn emit(&self, records: Vec<Record>) -> Result<(), Error> {
+        self.send(records.iter().collect()).await
+    }
+
     /// Sends one batch. The host's `emit` blocks (it writes to the database), so it runs on
     /// the blocking pool, never on the runtime's workers, which keep fetching meanwhile.
-    pub async fn emit(&self, records: Vec<Record>) -> Result<(), Error> {
-        if records.is_empty() {
+    pub async fn send(&self, batch: RecordBatch) -> Result<(), Error> {
+        if batch.is_empty() {
             return Ok(());
         }
         {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            for record in &records {
-                *counts.entry(record.kind().to_owned()).or_default() += 1;
+            for (kind, n) in batch.counts() {
+                *counts.entry((*kind).to_owned()).or_default() += n;
             }
         }
         let host = self.host.clone();
-        tokio::task::spawn_blocking(move || host.emit(&records))
+        tokio::task::spawn_blocking(move || host.emit_batch(&batch))
             .await
             .map_err(|error| Error::internal(format!("emitting records failed: {error}")))?
     }
@@ -88,11 +93,11 @@ impl Emitter {
 
 /// What a streamed query does with its rows.
 pub trait Sink<R>: Send + 'static {
-    /// Maps one page of rows into records (pushed to `out`).
-    fn page(&mut self, rows: Vec<R>, out: &mut Vec<Record>) -> Result<(), Error>;
+    /// Maps one page of rows into records (pushed to `out`, which encodes them at once).
+    fn page(&mut self, rows: Vec<R>, out: &mut RecordBatch) -> Result<(), Error>;
 
     /// Pushes the records that only the end of the stream completes.
-    fn finish(&mut self, out: &mut Vec<Record>) {
+    fn finish(&mut self, out: &mut RecordBatch) {
         let _ = out;
     }
 }
@@ -145,12 +150,12 @@ where
             pending = Some(fetch::<R>(&api, object, api.url(next)?, Some(rows_left)));
         }
         let rows = page.records.len() as u64;
-        let mut out = Vec::with_capacity(page.records.len() * 2);
+        let mut out = RecordBatch::with_capacity(page.records.len() * 2);
         sink.page(page.records, &mut out)?;
         if pending.is_none() {
             sink.finish(&mut out);
         }
-        emitter.emit(out).await?;
+        emitter.send(out).await?;
         done += rows;
         host.progress(&Progress {
             stage: object.to_owned(),

@@ -103,7 +103,7 @@ impl UsageAggregator {
 
     /// Adds one page; pushes a `usage` record for each user it had to let go of to stay
     /// within its capacity (the users seen first).
-    pub fn page(&mut self, rows: Vec<LoginRow>, out: &mut Vec<Record>) {
+    pub fn page(&mut self, rows: Vec<LoginRow>, out: &mut impl Extend<Record>) {
         for row in rows {
             if !row.success {
                 continue;
@@ -132,7 +132,7 @@ impl UsageAggregator {
     }
 
     /// One window has ended; after the last one, pushes everyone left.
-    pub fn finish(&mut self, out: &mut Vec<Record>) {
+    pub fn finish(&mut self, out: &mut impl Extend<Record>) {
         self.open = self.open.saturating_sub(1);
         if self.open == 0 {
             while let Some(user) = self.order.pop_front() {
@@ -142,16 +142,16 @@ impl UsageAggregator {
         }
     }
 
-    fn emit(&mut self, user: String, out: &mut Vec<Record>) {
+    fn emit(&mut self, user: String, out: &mut impl Extend<Record>) {
         if let Some(tally) = self.tallies.remove(&user) {
-            out.push(Record::Usage(Usage {
+            out.extend([Record::Usage(Usage {
                 account_id: user,
                 application_id: None,
                 window_days: self.window_days,
                 logins: tally.logins,
                 last_interactive_at: tally.last_interactive,
                 last_api_at: tally.last_api,
-            }));
+            })]);
         }
     }
 }
