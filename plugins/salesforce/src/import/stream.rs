@@ -150,7 +150,7 @@ where
             pending = Some(fetch::<R>(&api, object, api.url(next)?, Some(rows_left)));
         }
         let rows = page.records.len() as u64;
-        let mut out = RecordBatch::with_capacity(page.records.len() * 2);
+        let mut out = RecordBatch::new();
         sink.page(page.records, &mut out)?;
         if pending.is_none() {
             sink.finish(&mut out);
