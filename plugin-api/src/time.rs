@@ -45,18 +45,20 @@ fn format_fast(time: &DateTime<Utc>, buffer: &mut [u8; MAX_LEN]) -> Option<usize
         }
         at + width as usize
     }
-    let year = u32::try_from(time.year()).ok().filter(|y| *y <= 9999)?;
-    let nanos = time.nanosecond();
+    // The UTC fields read once (each accessor of a `DateTime` converts to local time again).
+    let (date, clock) = (time.date_naive(), time.time());
+    let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = clock.nanosecond();
     if nanos >= 1_000_000_000 {
         return None;
     }
     let mut at = put(buffer, 0, year, 4);
     for (separator, value) in [
-        (b'-', time.month()),
-        (b'-', time.day()),
-        (b'T', time.hour()),
-        (b':', time.minute()),
-        (b':', time.second()),
+        (b'-', date.month()),
+        (b'-', date.day()),
+        (b'T', clock.hour()),
+        (b':', clock.minute()),
+        (b':', clock.second()),
     ] {
         buffer[at] = separator;
         at = put(buffer, at + 1, value, 2);
@@ -86,9 +88,9 @@ pub fn parse_utc(text: &str) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The common case without chrono's format machinery: fixed digits, an optional fraction
-/// of 1 to 9 digits, then `Z`, `+0000` or `+00:00`. `None` for anything else (which may still
-/// be a time chrono reads).
+/// The common case without chrono's format machinery: fixed digits (`T`, `t` or a space
+/// between date and time), an optional fraction of 1 to 9 digits, then `Z`, `z`, `+0000` or
+/// `+00:00`. `None` for anything else (which may still be a time chrono reads).
 pub fn parse_fast(text: &str) -> Option<DateTime<Utc>> {
     let b = text.as_bytes();
     if b.len() < 20
@@ -165,7 +167,7 @@ pub(crate) mod optional {
         type Value = Option<DateTime<Utc>>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an RFC 3339 date and time, or null")
+            f.write_str("an RFC 3339 formatted date and time string, or null")
         }
 
         fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -190,7 +192,8 @@ pub(crate) mod optional {
         type Value = DateTime<Utc>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an RFC 3339 date and time")
+            // chrono's own words, so that messages read as before.
+            f.write_str("an RFC 3339 formatted date and time string")
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
@@ -254,6 +257,13 @@ mod tests {
             assert_eq!(ours(&time), chrono_text(&time), "{time:?}");
             assert_eq!(parse_utc(&ours(&time)), Some(time), "{time:?}");
         }
+        // A leap second (nanoseconds past one second) is chrono's to write.
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+            .expect("valid")
+            .and_utc();
+        assert_eq!(ours(&leap), chrono_text(&leap));
+        assert!(ours(&leap).contains(":60"), "{}", ours(&leap));
     }
 
     #[test]
@@ -267,6 +277,10 @@ mod tests {
             "2024-05-01 08:15:00Z",
             "2024-05-01T10:15:00+02:00",
             "2024-05-01T08:15:00.1234567891Z",
+            "2024-05-01 08:15:00+0000",
+            "2024-05-01T08:15:00-00:00",
+            "2016-12-31T23:59:60Z",
+            "2016-12-31T23:59:60.5Z",
             "2024-02-30T08:15:00Z",
             "2024-05-01T24:00:00Z",
             "2024-05-01T08:15:60Z",
@@ -282,7 +296,17 @@ mod tests {
                 .map(|t| t.with_timezone(&Utc));
             assert_eq!(parse_utc(text), chrono, "{text}");
         }
+        // The common shapes are read directly, not by chrono.
+        for text in [
+            "2024-05-01T08:15:00Z",
+            "2024-05-01T08:15:00.000+0000",
+            "2024-05-01T08:15:00.123456+00:00",
+            "2024-05-01t08:15:00z",
+        ] {
+            assert!(parse_fast(text).is_some(), "{text}");
+        }
         assert!(parse_fast("2024-05-01T10:15:00+02:00").is_none());
+        assert!(parse_fast("2016-12-31T23:59:60Z").is_none());
     }
 
     #[test]

@@ -238,6 +238,11 @@ impl SnapshotWriter {
     /// under the transaction's write lock: a batch that arrives after the run ended, or after
     /// the connection was removed, is refused ([`BatchError::Closed`]) instead of leaving
     /// records that no snapshot owns.
+    ///
+    /// The lines are read inside the transaction, one after the other as they are written, so
+    /// a batch is never held as records: a run that has ended answers [`BatchError::Closed`]
+    /// before any line is looked at, and a line that is not a record rolls back the lines
+    /// before it.
     pub fn write_batch(&mut self, batch: &str) -> Result<BatchOutcome, BatchError> {
         let mut outcome = BatchOutcome::default();
         let tx = self
@@ -499,6 +504,11 @@ mod tests {
             Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0)
                 .single()
                 .expect("valid"),
+            // A leap second.
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .and_then(|d| d.and_hms_milli_opt(23, 59, 59, 1_500))
+                .expect("valid")
+                .and_utc(),
         ] {
             assert_eq!(
                 time_text(&time),
@@ -520,6 +530,11 @@ mod tests {
             error.to_string().contains("line 2 of a record batch"),
             "{error}"
         );
+        let after_refusal: i64 = writer
+            .db
+            .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(after_refusal, 0, "the good first line was rolled back");
         let outcome = writer
             .write_batch(&format!(
                 "{account}{}",

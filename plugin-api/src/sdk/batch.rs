@@ -69,9 +69,9 @@ impl RecordBatch {
         self.len
     }
 
-    /// Whether the batch holds no record.
+    /// Whether the batch holds no record (and no record failed to encode).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len == 0 && self.error.is_none()
     }
 
     /// Records in the batch per kind (`account`, `usage`...).

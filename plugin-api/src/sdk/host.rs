@@ -59,10 +59,11 @@ impl Host {
     /// Sends a batch of records encoded as they were made (see [`RecordBatch`]). An error means
     /// stop, as for [`Host::emit`].
     pub fn emit_batch(&self, batch: &RecordBatch) -> Result<(), Error> {
-        if batch.is_empty() {
+        let text = batch.text()?;
+        if text.is_empty() {
             return Ok(());
         }
-        into_result(self.inner.emit(RStr::from_str(batch.text()?)))
+        into_result(self.inner.emit(RStr::from_str(text)))
     }
 
     /// Reports progress of the current stage.

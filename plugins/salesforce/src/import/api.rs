@@ -399,49 +399,41 @@ fn sort<T: DeserializeOwned>(
     };
     match status {
         // Checked as UTF-8 once, as a whole: serde_json reading bytes would check every
-        // string (and every key) on its own, a visible share of an import's CPU.
-        200..=299 => match std::str::from_utf8(&answer.body) {
-            Err(error) => Ok(Attempt::Retry(Transient {
-                cause: if error.error_len().is_none() {
+        // string (and every key) on its own, a visible share of an import's CPU. A body that is
+        // not UTF-8 throughout is read as bytes, as before: serde_json then checks only the
+        // strings it keeps, so bad bytes in a field the import ignores do not matter.
+        200..=299 => match std::str::from_utf8(&answer.body).map_or_else(
+            |_| serde_json::from_slice::<T>(&answer.body),
+            serde_json::from_str::<T>,
+        ) {
+            Ok(value) => Ok(Attempt::Done(value)),
+            Err(error) => {
+                let html = answer.body.trim_ascii_start().starts_with(b"<");
+                let cause = if html {
+                    "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
+                } else if error.is_eof() {
                     "Salesforce's answer was cut short".to_owned()
+                } else if error.is_data() {
+                    // Complete JSON of another shape: asking again gives the same answer.
+                    // Only the place is named: serde's message may quote a value of the org.
+                    return Err(Error::upstream(format!(
+                        "{object}: Salesforce's answer has an unexpected shape (at line {}, \
+                         column {}); report it to invhost's authors with the org's API version",
+                        error.line(),
+                        error.column()
+                    )));
                 } else {
                     format!(
-                        "Salesforce's answer could not be read (not UTF-8 text at byte {})",
-                        error.valid_up_to()
+                        "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
+                        error.line(),
+                        error.column()
                     )
-                },
-                kind: ErrorKind::UPSTREAM,
-            })),
-            Ok(text) => match serde_json::from_str::<T>(text) {
-                Ok(value) => Ok(Attempt::Done(value)),
-                Err(error) => {
-                    let html = answer.body.trim_ascii_start().starts_with(b"<");
-                    let cause = if html {
-                        "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
-                    } else if error.is_eof() {
-                        "Salesforce's answer was cut short".to_owned()
-                    } else if error.is_data() {
-                        // Complete JSON of another shape: asking again gives the same answer.
-                        // Only the place is named: serde's message may quote a value of the org.
-                        return Err(Error::upstream(format!(
-                            "{object}: Salesforce's answer has an unexpected shape (at line {}, \
-                         column {}); report it to invhost's authors with the org's API version",
-                            error.line(),
-                            error.column()
-                        )));
-                    } else {
-                        format!(
-                            "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
-                            error.line(),
-                            error.column()
-                        )
-                    };
-                    Ok(Attempt::Retry(Transient {
-                        cause,
-                        kind: ErrorKind::UPSTREAM,
-                    }))
-                }
-            },
+                };
+                Ok(Attempt::Retry(Transient {
+                    cause,
+                    kind: ErrorKind::UPSTREAM,
+                }))
+            }
         },
         401 if refusal.message.to_ascii_lowercase().contains("scope") => Err(Error::auth(format!(
             "{object}: the token may not call the REST API ({}: {}); add the `api` (and \
@@ -549,6 +541,36 @@ mod tests {
         match check(status, body) {
             Err(error) => error,
             Ok(_) => panic!("{status} {body}: not an error"),
+        }
+    }
+
+    #[test]
+    fn bodies_not_utf8_throughout_are_read_as_bytes() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Kept {
+            a: String,
+        }
+        let sorted = |body: &[u8]| {
+            let answer = Answer {
+                status: reqwest::StatusCode::OK,
+                headers: reqwest::header::HeaderMap::new(),
+                body: body.to_vec(),
+            };
+            sort::<Kept>("User", &answer, &ApiErrorBody::default(), None)
+        };
+        // Bad bytes in a field the import does not keep: read as before.
+        match sorted(b"{\"a\":\"x\",\"junk\":\"\xff\"}") {
+            Ok(Attempt::Done(kept)) => assert_eq!(kept.a, "x"),
+            other => panic!("not read: {:?}", other.map(|_| ()).err()),
+        }
+        // In a kept string, and a body cut inside a character: retried, without the bytes.
+        for body in [&b"{\"a\":\"\xff\"}"[..], &"{\"a\":\"\u{e9}".as_bytes()[..7]] {
+            match sorted(body) {
+                Ok(Attempt::Retry(transient)) => {
+                    assert!(transient.cause.contains("answer"), "{}", transient.cause);
+                }
+                other => panic!("not retried: {:?}", other.map(|_| ()).err()),
+            }
         }
     }
 

@@ -374,8 +374,9 @@ impl<'de> Deserialize<'de> for Key<'de> {
 pub const FLAG_PREFIX: &str = "UserPermissions";
 
 /// A Salesforce dateTime (`2024-05-01T08:15:00.000+0000`) in UTC. Also takes `Z`,
-/// `+00:00`, other offsets, and any number of fraction digits (or none); `None` for
-/// anything else.
+/// `+00:00`, other offsets, any number of fraction digits (or none), and what
+/// [`invhost_plugin_api::time::parse_fast`] reads (a lowercase `t` or `z`, a space for the
+/// `T`); `None` for anything else.
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
     invhost_plugin_api::time::parse_fast(text).or_else(|| {
         DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
