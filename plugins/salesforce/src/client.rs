@@ -80,14 +80,14 @@ fn vault_pair(host: &Host, query: &str) -> Result<[Secret; 2], Error> {
 }
 
 /// Builds the HTTP client: rustls with TLS 1.2 at least, 15 s to connect, 60 s per request,
-/// gzip, our user agent, and either exactly the given proxy or no proxy at all.
+/// our user agent, and either exactly the given proxy or no proxy at all. Bodies are read as
+/// they come: [`Http::exchange_bytes`] asks for gzip and inflates it itself.
 pub fn http_client(proxy: Option<&ResolvedProxy>) -> Result<reqwest::Client, Error> {
     let builder = reqwest::Client::builder()
         .use_rustls_tls()
         .min_tls_version(reqwest::tls::Version::TLS_1_2)
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
-        .gzip(true)
         // Never follow a redirect: it would re-send the token form (consumer secret, refresh
         // token) to wherever the redirect points.
         .redirect(reqwest::redirect::Policy::none())
@@ -127,6 +127,71 @@ pub struct Answer {
     pub body: Vec<u8>,
 }
 
+/// The most a gzip body's own size field may make [`gunzip`] reserve at once; a larger body
+/// grows as it is inflated.
+const MAX_RESERVE: usize = 64 << 20;
+
+/// Inflates a gzip body (one member or several) into one buffer.
+///
+/// The buffer is reserved from the size the body announces in its last four bytes (gzip's
+/// `ISIZE`, the inflated length modulo 2^32), bounded by [`MAX_RESERVE`] and by a thousand
+/// times the compressed length, so that a page is inflated in place, in one call, rather than
+/// in small chunks copied together afterwards. zlib reads each member's header and checks its
+/// CRC and length. A body that is cut off or damaged is an error.
+pub fn gunzip(compressed: &[u8]) -> std::io::Result<Vec<u8>> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut body = Vec::with_capacity(reserve_for(compressed));
+    let mut input = compressed;
+    loop {
+        // One member per turn; 15 is the largest window, which any gzip writer may use.
+        let mut inflater = Decompress::new_gzip(15);
+        loop {
+            if body.len() == body.capacity() {
+                body.reserve((body.len() / 2).max(32 << 10));
+            }
+            let (read, written) = (inflater.total_in(), body.len());
+            let status = inflater
+                .decompress_vec(input, &mut body, FlushDecompress::Finish)
+                .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidData, error))?;
+            let consumed = usize::try_from(inflater.total_in() - read).unwrap_or(input.len());
+            input = input.get(consumed..).unwrap_or_default();
+            match status {
+                Status::StreamEnd => break,
+                Status::Ok | Status::BufError
+                    if consumed == 0 && body.len() == written && body.len() < body.capacity() =>
+                {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the gzip body ends early",
+                    ));
+                }
+                Status::Ok | Status::BufError => {}
+            }
+        }
+        if input.is_empty() {
+            return Ok(body);
+        }
+    }
+}
+
+/// What [`gunzip`] reserves for `compressed`: its `ISIZE`, within the bounds.
+fn reserve_for(compressed: &[u8]) -> usize {
+    let announced = compressed
+        .last_chunk::<4>()
+        .map_or(0, |isize| u32::from_le_bytes(*isize) as usize);
+    announced
+        .min(MAX_RESERVE)
+        .min(compressed.len().saturating_mul(1000))
+}
+
+/// Whether the answer's `Content-Encoding` is gzip.
+fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("gzip"))
+}
+
 /// An HTTP client together with what is needed to explain its failures.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -163,6 +228,10 @@ impl Http {
 
     /// [`Http::exchange`], keeping the headers and the body as bytes (an import reads
     /// `Sforce-Limit-Info` and parses large pages without a copy into a `String`).
+    ///
+    /// Every request asks for `Accept-Encoding: gzip`; a gzip answer is inflated here, in one
+    /// buffer ([`gunzip`]), and loses its `Content-Encoding` and `Content-Length` headers. A
+    /// gzip body that does not inflate is a retryable network error.
     pub async fn exchange_bytes(
         &self,
         request: reqwest::RequestBuilder,
@@ -170,6 +239,7 @@ impl Http {
     ) -> Result<Answer, Error> {
         let request = request
             .header(reqwest::header::ACCEPT, "application/json")
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
             .build()
             .map_err(|error| {
                 Error::internal(format!("could not build a request to {host}: {error}"))
@@ -195,12 +265,23 @@ impl Http {
         }
         .map_err(|error| self.explain(&error, host))?;
         let status = response.status();
-        let headers = response.headers().clone();
-        let body: Vec<u8> = response
+        let mut headers = response.headers().clone();
+        let raw = response
             .bytes()
             .await
-            .map_err(|error| self.explain(&error, host))?
-            .into();
+            .map_err(|error| self.explain(&error, host))?;
+        let body = if is_gzip(&headers) {
+            headers.remove(reqwest::header::CONTENT_ENCODING);
+            headers.remove(reqwest::header::CONTENT_LENGTH);
+            gunzip(&raw).map_err(|error| {
+                Error::network(format!(
+                    "the answer from {host} is not valid gzip ({error}); it was cut off or \
+                     damaged on the way, try again"
+                ))
+            })?
+        } else {
+            raw.into()
+        };
         // Only these statuses can come from a proxy; a big page is not scanned for them.
         let text = if matches!(status.as_u16(), 401 | 403 | 407) {
             std::str::from_utf8(&body).unwrap_or_default()
@@ -388,6 +469,57 @@ mod tests {
     use invhost_plugin_api::ErrorKind;
 
     use super::*;
+
+    fn gzipped(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).expect("compresses");
+        encoder.finish().expect("compresses")
+    }
+
+    #[test]
+    fn gunzip_inflates_into_a_buffer_of_the_announced_size() {
+        let page: Vec<u8> = (0..200_000u32)
+            .flat_map(|n| format!("{{\"n\":{n}}},").into_bytes())
+            .collect();
+        let body = gunzip(&gzipped(&page)).expect("inflates");
+        assert_eq!(body, page);
+        assert_eq!(body.capacity(), page.len(), "reserved once, from ISIZE");
+        // Two members, as a server may send: both are read.
+        let mut two = gzipped(b"[1,");
+        two.extend(gzipped(b"2]"));
+        assert_eq!(gunzip(&two).expect("inflates"), b"[1,2]");
+        // The last member announces 1 byte: the buffer grows as the first one inflates.
+        let mut grows = gzipped(&page);
+        grows.extend(gzipped(b"!"));
+        let body = gunzip(&grows).expect("inflates");
+        assert_eq!((body.len(), body.last()), (page.len() + 1, Some(&b'!')));
+        assert_eq!(body[..page.len()], page[..]);
+        assert_eq!(gunzip(&gzipped(b"")).expect("inflates"), b"");
+    }
+
+    #[test]
+    fn gunzip_refuses_cut_off_or_damaged_bodies() {
+        let whole = gzipped(&[b'x'; 10_000]);
+        for damaged in [
+            whole[..whole.len() / 2].to_vec(),
+            whole[..whole.len() - 4].to_vec(),
+            b"<html>not gzip</html>".to_vec(),
+            Vec::new(),
+        ] {
+            assert!(gunzip(&damaged).is_err(), "{} bytes", damaged.len());
+        }
+        // A body whose size field lies reserves within the bounds, and fails its check.
+        let mut lying = gzipped(b"{}");
+        let at = lying.len() - 4;
+        lying[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(reserve_for(&lying), lying.len() * 1000);
+        assert!(gunzip(&lying).is_err(), "the trailer no longer matches");
+        let mut big = vec![0; 1 << 20];
+        big.extend(u32::MAX.to_le_bytes());
+        assert_eq!(reserve_for(&big), MAX_RESERVE);
+        assert_eq!(reserve_for(b"ab"), 0);
+    }
 
     /// Classifies a chain of messages for `login.salesforce.com`.
     fn check(chain: &[&str], via_proxy: bool, expected: &str) -> Error {

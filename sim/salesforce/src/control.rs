@@ -33,7 +33,7 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `GET /__sim/device/pending` | | `{"user_codes": ["..."]}` |
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
-/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N}` (queries: `query`/`queryAll` requests and next pages answered) |
+/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N, "gzip_answers": N}` (queries: `query`/`queryAll` requests and next pages answered; gzip_answers: pages and describes sent gzipped) |
 /// | `GET /__sim/chains` | | `{"longest_chain": N}`: the most pages one query has served so far |
 /// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
 /// | `GET /__sim/faults` | | the armed [`Faults`] |
@@ -96,6 +96,11 @@ impl Control {
     /// query handler (admitted data calls).
     pub fn queries(&self) -> u64 {
         self.shared.lock().queries()
+    }
+
+    /// Query pages and describes answered gzipped, because the client asked for gzip.
+    pub fn gzip_answers(&self) -> u64 {
+        self.shared.lock().gzip_answers()
     }
 
     /// The most pages one query has served so far (1 once any query answered; 0 before).
@@ -211,7 +216,7 @@ async fn expire(State(control): State<Control>) -> Json<Value> {
 
 async fn stats(State(control): State<Control>) -> Json<Value> {
     Json(
-        json!({"requests": control.requests(), "api_calls": control.api_calls(), "queries": control.queries()}),
+        json!({"requests": control.requests(), "api_calls": control.api_calls(), "queries": control.queries(), "gzip_answers": control.gzip_answers()}),
     )
 }
 

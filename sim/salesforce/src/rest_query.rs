@@ -83,8 +83,14 @@ fn batch_size(headers: &HeaderMap) -> Option<usize> {
 /// A 200 JSON answer, gzipped if asked, cut in half if that fault is armed.
 fn json_answer<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T, gzip: bool) -> Response {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    if std::mem::take(&mut shared.lock().faults.truncated_json_once) {
-        bytes.truncate(bytes.len() / 2);
+    {
+        let mut state = shared.lock();
+        if std::mem::take(&mut state.faults.truncated_json_once) {
+            bytes.truncate(bytes.len() / 2);
+        }
+        if gzip {
+            state.count_gzip_answer();
+        }
     }
     let mut builder = Response::builder()
         .status(StatusCode::OK)

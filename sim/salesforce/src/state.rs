@@ -239,6 +239,8 @@ pub(crate) struct State {
     api_calls: u64,
     /// `query`/`queryAll` requests and their `nextRecordsUrl` pages.
     queries: u64,
+    /// Query pages and describes answered gzipped (the client sent `Accept-Encoding: gzip`).
+    gzip_answers: u64,
     /// Faults armed for the next calls.
     pub(crate) faults: Faults,
     /// Open query chains by locator id.
@@ -271,6 +273,7 @@ impl State {
             requests: 0,
             api_calls: 0,
             queries: 0,
+            gzip_answers: 0,
             faults: Faults::default(),
             chains: HashMap::new(),
             next_chain: 0,
@@ -283,6 +286,14 @@ impl State {
         let id = format!("01g{:012}AAA", self.next_chain);
         self.chains.insert(id.clone(), chain);
         id
+    }
+
+    pub(crate) fn count_gzip_answer(&mut self) {
+        self.gzip_answers = self.gzip_answers.saturating_add(1);
+    }
+
+    pub(crate) fn gzip_answers(&self) -> u64 {
+        self.gzip_answers
     }
 
     pub(crate) fn count_query(&mut self) {

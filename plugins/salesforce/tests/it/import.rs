@@ -410,6 +410,12 @@ async fn an_import_equals_the_ground_truth() {
         "one call per page, no more: {calls} calls, {:?} pages",
         pages_needed(&truth, PAGE)
     );
+    // Every page was asked for, and sent, gzipped (the describe of `User` as well).
+    let (queries, gzipped) = (sim.control().queries(), sim.control().gzip_answers());
+    assert!(
+        queries > 0 && gzipped > queries,
+        "{gzipped} gzip answers for {queries} query pages"
+    );
     // LoginHistory is read in windows: no query pages through all of it.
     let unsplit = (truth.login_history_rows as usize).div_ceil(PAGE) as u64;
     let longest = sim.control().longest_chain();

@@ -76,7 +76,10 @@ async fn revoke_expire_and_stats_over_http() {
 
     // Step 1, one poll and one data call; control requests are not counted.
     let stats = harness.control_get("/__sim/stats").await;
-    assert_eq!(stats, json!({"requests": 3, "api_calls": 1, "queries": 0}));
+    assert_eq!(
+        stats,
+        json!({"requests": 3, "api_calls": 1, "queries": 0, "gzip_answers": 0})
+    );
     assert_eq!(harness.control_get("/__sim/stats").await, stats);
 
     let ok = (StatusCode::OK, json!({"ok": true}));

@@ -34,8 +34,8 @@ impl Harness {
         let sim = Simulator::start(config).await.expect("simulator starts");
         Harness {
             sim,
-            // Raw bodies: in a workspace build reqwest's `gzip` feature is on (other members use
-            // it) and would decode answers and drop `Content-Encoding` behind the tests' backs.
+            // Raw bodies, whatever features of reqwest a workspace build turns on: decoding
+            // would drop `Content-Encoding` behind the tests' backs.
             http: reqwest::Client::builder()
                 .no_gzip()
                 .build()

@@ -563,6 +563,9 @@ async fn gzip_is_honoured() {
 
     let plain = harness.soql(token, "SELECT Id FROM User").await;
     assert!(plain.headers().get("content-encoding").is_none());
+    // Only the gzipped answer is counted as one.
+    assert_eq!(harness.sim.control().gzip_answers(), 1);
+    assert_eq!(harness.sim.control().queries(), 2);
 }
 
 #[tokio::test]
