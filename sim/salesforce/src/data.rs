@@ -30,7 +30,9 @@
 
 use chrono::{DateTime, Datelike as _, Duration, NaiveTime, SubsecRound, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::field::Field;
 
 /// The synthetic org to serve ([`crate::SimConfig::org`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,7 +130,7 @@ impl Obj {
             .find(|obj| obj.name().eq_ignore_ascii_case(name))
     }
 
-    fn prefix(self) -> &'static str {
+    pub(crate) fn prefix(self) -> &'static str {
         match self {
             Obj::Organization => "00D",
             Obj::UserLicense => "100",
@@ -970,6 +972,16 @@ impl SyntheticOrg {
         )
     }
 
+    /// The dateTime `ago` seconds before `as_of`.
+    fn ago(&self, ago: i64) -> Field {
+        Field::DateTime(self.as_of.timestamp() - ago)
+    }
+
+    /// Field `name` (canonical) of the row at `pos` (which must exist), as JSON.
+    pub(crate) fn value(&self, obj: Obj, pos: u64, name: &str) -> Value {
+        self.field(obj, pos, name).into_value()
+    }
+
     /// `as_of - ago` seconds, as Salesforce formats a dateTime.
     fn datetime(&self, ago: i64) -> String {
         // `as_of` has whole seconds, so the milliseconds are always zero. Plain integer
@@ -1059,43 +1071,43 @@ impl SyntheticOrg {
     }
 
     /// Field `name` (canonical) of the row at `pos` (which must exist).
-    pub(crate) fn value(&self, obj: Obj, pos: u64, name: &str) -> Value {
+    pub(crate) fn field(&self, obj: Obj, pos: u64, name: &str) -> Field {
         if name == "Id" {
-            return json!(make_id(obj, pos));
+            return Field::Id(obj, pos);
         }
         match obj {
             Obj::Organization => match name {
-                "Name" => json!("Acme Simulated Inc."),
-                "OrganizationType" => json!("Enterprise Edition"),
-                "InstanceName" => json!("NA139"),
-                "IsSandbox" => json!(false),
-                "CreatedDate" => json!(self.datetime(2000 * DAY)),
-                _ => Value::Null,
+                "Name" => Field::from("Acme Simulated Inc."),
+                "OrganizationType" => Field::from("Enterprise Edition"),
+                "InstanceName" => Field::from("NA139"),
+                "IsSandbox" => Field::from(false),
+                "CreatedDate" => self.ago(2000 * DAY),
+                _ => Field::Null,
             },
             Obj::UserLicense => {
                 let k = pos as usize;
                 let (lic_name, key, status) = USER_LICENSES[k];
                 let (total, used) = self.user_licenses[k];
                 match name {
-                    "Name" | "MasterLabel" => json!(lic_name),
-                    "LicenseDefinitionKey" => json!(key),
-                    "Status" => json!(status),
-                    "TotalLicenses" => json!(total),
-                    "UsedLicenses" => json!(used),
-                    "UsedLicensesLastUpdated" => json!(self.datetime(1800)),
-                    "MonthlyLoginsEntitlement" | "MonthlyLoginsUsed" => Value::Null,
-                    "CreatedDate" => json!(self.datetime(2000 * DAY)),
-                    _ => Value::Null,
+                    "Name" | "MasterLabel" => Field::from(lic_name),
+                    "LicenseDefinitionKey" => Field::from(key),
+                    "Status" => Field::from(status),
+                    "TotalLicenses" => Field::from(total),
+                    "UsedLicenses" => Field::from(used),
+                    "UsedLicensesLastUpdated" => self.ago(1800),
+                    "MonthlyLoginsEntitlement" | "MonthlyLoginsUsed" => Field::Null,
+                    "CreatedDate" => self.ago(2000 * DAY),
+                    _ => Field::Null,
                 }
             }
             Obj::Profile => {
                 let (profile, license, user_type, _) = PROFILES[pos as usize];
                 match name {
-                    "Name" => json!(profile),
-                    "UserLicenseId" => json!(make_id(Obj::UserLicense, license as u64)),
-                    "UserType" => json!(user_type),
-                    "CreatedDate" => json!(self.datetime(2000 * DAY)),
-                    _ => Value::Null,
+                    "Name" => Field::from(profile),
+                    "UserLicenseId" => Field::Id(Obj::UserLicense, license as u64),
+                    "UserType" => Field::from(user_type),
+                    "CreatedDate" => self.ago(2000 * DAY),
+                    _ => Field::Null,
                 }
             }
             Obj::PermissionSetLicense => {
@@ -1103,25 +1115,25 @@ impl SyntheticOrg {
                 let (dev, label, status, expiry, _, _) = PSLS[k];
                 let (total, used, _) = self.psls[k];
                 match name {
-                    "DeveloperName" | "PermissionSetLicenseKey" => json!(dev),
-                    "MasterLabel" => json!(label),
-                    "Status" => json!(status),
-                    "TotalLicenses" => json!(total),
-                    "UsedLicenses" => json!(used),
-                    "ExpirationDate" => expiry.map_or(Value::Null, |days| json!(self.date(days))),
-                    "IsAvailableForIntegrations" => json!(false),
-                    _ => Value::Null,
+                    "DeveloperName" | "PermissionSetLicenseKey" => Field::from(dev),
+                    "MasterLabel" => Field::from(label),
+                    "Status" => Field::from(status),
+                    "TotalLicenses" => Field::from(total),
+                    "UsedLicenses" => Field::from(used),
+                    "ExpirationDate" => {
+                        expiry.map_or(Field::Null, |days| Field::from(self.date(days)))
+                    }
+                    "IsAvailableForIntegrations" => Field::from(false),
+                    _ => Field::Null,
                 }
             }
             Obj::PermissionSetLicenseAssign => {
                 let n = PSLS.len() as u64;
                 match name {
-                    "AssigneeId" => json!(make_id(Obj::User, pos / n)),
-                    "PermissionSetLicenseId" => {
-                        json!(make_id(Obj::PermissionSetLicense, pos % n))
-                    }
-                    "IsRevoked" => json!(false),
-                    _ => Value::Null,
+                    "AssigneeId" => Field::Id(Obj::User, pos / n),
+                    "PermissionSetLicenseId" => Field::Id(Obj::PermissionSetLicense, pos % n),
+                    "IsRevoked" => Field::from(false),
+                    _ => Field::Null,
                 }
             }
             Obj::PackageLicense => {
@@ -1129,50 +1141,50 @@ impl SyntheticOrg {
                 let (ns, status, _, expiry) = PACKAGES[k];
                 let (allowed, used) = self.packages[k];
                 match name {
-                    "NamespacePrefix" => json!(ns),
-                    "AllowedLicenses" => json!(allowed),
-                    "UsedLicenses" => json!(used),
-                    "ExpirationDate" => expiry.map_or(Value::Null, |days| {
-                        json!(format!("{}T00:00:00.000+0000", self.date(days)))
+                    "NamespacePrefix" => Field::from(ns),
+                    "AllowedLicenses" => Field::from(allowed),
+                    "UsedLicenses" => Field::from(used),
+                    "ExpirationDate" => expiry.map_or(Field::Null, |days| {
+                        Field::from(format!("{}T00:00:00.000+0000", self.date(days)))
                     }),
-                    "Status" => json!(status),
-                    "IsProvisioned" => json!(true),
-                    _ => Value::Null,
+                    "Status" => Field::from(status),
+                    "IsProvisioned" => Field::from(true),
+                    _ => Field::Null,
                 }
             }
             Obj::UserPackageLicense => {
                 let n = PACKAGES.len() as u64;
                 match name {
-                    "PackageLicenseId" => json!(make_id(Obj::PackageLicense, pos % n)),
-                    "UserId" => json!(make_id(Obj::User, pos / n)),
-                    "IsRevoked" => json!(false),
-                    _ => Value::Null,
+                    "PackageLicenseId" => Field::Id(Obj::PackageLicense, pos % n),
+                    "UserId" => Field::Id(Obj::User, pos / n),
+                    "IsRevoked" => Field::from(false),
+                    _ => Field::Null,
                 }
             }
-            Obj::User => self.user_value(pos, name),
+            Obj::User => self.user_field(pos, name),
             Obj::UserLogin => {
                 let user = self.user(pos);
                 match name {
-                    "UserId" => json!(make_id(Obj::User, pos)),
-                    "IsFrozen" => json!(user.frozen),
-                    "IsPasswordLocked" => json!(false),
-                    "LastModifiedDate" => json!(self.datetime(user.created_ago / 2)),
-                    _ => Value::Null,
+                    "UserId" => Field::Id(Obj::User, pos),
+                    "IsFrozen" => Field::from(user.frozen),
+                    "IsPasswordLocked" => Field::from(false),
+                    "LastModifiedDate" => self.ago(user.created_ago / 2),
+                    _ => Field::Null,
                 }
             }
-            Obj::LoginHistory => self.login_value(pos, name),
+            Obj::LoginHistory => self.login_field(pos, name),
             Obj::ActiveFeatureLicenseMetric => {
                 let k = (pos as usize) / METRIC_DAYS.len();
                 let age = (pos as usize) % METRIC_DAYS.len();
                 let (total, tally) = self.features[k];
                 let shrink = |n: u64| to_i64(n * (100 - 3 * age as u64) / 100);
                 match name {
-                    "FeatureType" => json!(FEATURES[k].1),
-                    "TotalLicenseCount" => json!(total),
-                    "AssignedUserCount" => json!(shrink(tally.active)),
-                    "ActiveUserCount" => json!(shrink(tally.recent_30)),
-                    "MetricsDate" => json!(self.date(-METRIC_DAYS[age])),
-                    _ => Value::Null,
+                    "FeatureType" => Field::from(FEATURES[k].1),
+                    "TotalLicenseCount" => Field::from(total),
+                    "AssignedUserCount" => Field::from(shrink(tally.active)),
+                    "ActiveUserCount" => Field::from(shrink(tally.recent_30)),
+                    "MetricsDate" => Field::from(self.date(-METRIC_DAYS[age])),
+                    _ => Field::Null,
                 }
             }
             Obj::ActivePermSetLicenseMetric => {
@@ -1181,43 +1193,39 @@ impl SyntheticOrg {
                 let (total, _, tally) = self.psls[k];
                 let shrink = |n: u64| to_i64(n * (100 - 3 * age as u64) / 100);
                 match name {
-                    "PermissionSetLicenseId" => {
-                        json!(make_id(Obj::PermissionSetLicense, k as u64))
-                    }
-                    "DeveloperName" => json!(PSLS[k].0),
-                    "MasterLabel" => json!(PSLS[k].1),
-                    "TotalLicenses" => json!(total),
-                    "AssignedUserCount" => json!(shrink(tally.active)),
-                    "ActiveUserCount" => json!(shrink(tally.recent_30)),
-                    "MetricsDate" => json!(self.date(-METRIC_DAYS[age])),
-                    _ => Value::Null,
+                    "PermissionSetLicenseId" => Field::Id(Obj::PermissionSetLicense, k as u64),
+                    "DeveloperName" => Field::from(PSLS[k].0),
+                    "MasterLabel" => Field::from(PSLS[k].1),
+                    "TotalLicenses" => Field::from(total),
+                    "AssignedUserCount" => Field::from(shrink(tally.active)),
+                    "ActiveUserCount" => Field::from(shrink(tally.recent_30)),
+                    "MetricsDate" => Field::from(self.date(-METRIC_DAYS[age])),
+                    _ => Field::Null,
                 }
             }
         }
     }
 
-    fn user_value(&self, i: u64, name: &str) -> Value {
+    fn user_field(&self, i: u64, name: &str) -> Field {
         let user = self.user(i);
         let first = FIRST_NAMES[user.first];
         let last = LAST_NAMES[user.last];
         if let Some(k) = FEATURES.iter().position(|feature| feature.0 == name) {
-            return json!(user.flags & (1 << k) != 0);
+            return Field::from(user.flags & (1 << k) != 0);
         }
         match name {
-            "Username" | "Email" => json!(self.username(i, &user)),
-            "Name" => json!(format!("{first} {last}")),
-            "FirstName" => json!(first),
-            "LastName" => json!(last),
-            "Alias" => json!(format!("{}{}", &first[..1], i % 10_000).to_ascii_lowercase()),
-            "IsActive" => json!(user.active),
-            "UserType" => json!(PROFILES[user.profile].2),
-            "ProfileId" => json!(make_id(Obj::Profile, user.profile as u64)),
-            "LastLoginDate" => user
-                .last_login_ago
-                .map_or(Value::Null, |ago| json!(self.datetime(ago))),
-            "CreatedDate" => json!(self.datetime(user.created_ago)),
-            "Department" => json!(DEPARTMENTS[(i % 5) as usize]),
-            _ => Value::Null,
+            "Username" | "Email" => Field::from(self.username(i, &user)),
+            "Name" => Field::from(format!("{first} {last}")),
+            "FirstName" => Field::from(first),
+            "LastName" => Field::from(last),
+            "Alias" => Field::from(format!("{}{}", &first[..1], i % 10_000).to_ascii_lowercase()),
+            "IsActive" => Field::from(user.active),
+            "UserType" => Field::from(PROFILES[user.profile].2),
+            "ProfileId" => Field::Id(Obj::Profile, user.profile as u64),
+            "LastLoginDate" => user.last_login_ago.map_or(Field::Null, |ago| self.ago(ago)),
+            "CreatedDate" => self.ago(user.created_ago),
+            "Department" => Field::from(DEPARTMENTS[(i % 5) as usize]),
+            _ => Field::Null,
         }
     }
 
@@ -1264,7 +1272,7 @@ impl SyntheticOrg {
         self.as_of.timestamp_millis() - self.login_ago(pos) * 1000
     }
 
-    fn login_value(&self, pos: u64, name: &str) -> Value {
+    fn login_field(&self, pos: u64, name: &str) -> Field {
         // Each field derives only what it needs: a page asks for a row field by field.
         let kind = || match self.roll(pos, 51) % 10 {
             0..=5 => ("Application", "Browser", "N/A"),
@@ -1273,25 +1281,25 @@ impl SyntheticOrg {
             _ => ("Remote Access 2.0", "Data Loader", "REST API"),
         };
         match name {
-            "UserId" => json!(make_id(Obj::User, pos / LOGIN_SLOTS)),
-            "LoginTime" => json!(self.datetime(self.login_ago(pos))),
-            "LoginType" => json!(kind().0),
-            "Status" => json!(if self.login_failed(pos) {
+            "UserId" => Field::Id(Obj::User, pos / LOGIN_SLOTS),
+            "LoginTime" => self.ago(self.login_ago(pos)),
+            "LoginType" => Field::from(kind().0),
+            "Status" => Field::from(if self.login_failed(pos) {
                 "Invalid Password"
             } else {
                 "Success"
             }),
-            "Application" => json!(kind().1),
-            "SourceIp" => json!(format!("198.51.100.{}", self.roll(pos, 53) % 250 + 1)),
-            "Browser" => json!(if kind().1 == "Browser" {
+            "Application" => Field::from(kind().1),
+            "SourceIp" => Field::from(format!("198.51.100.{}", self.roll(pos, 53) % 250 + 1)),
+            "Browser" => Field::from(if kind().1 == "Browser" {
                 "Chrome 131"
             } else {
                 "Unknown"
             }),
-            "Platform" => json!("Windows 10"),
-            "ApiType" => json!(kind().2),
-            "LoginUrl" => json!("login.salesforce.com"),
-            _ => Value::Null,
+            "Platform" => Field::from("Windows 10"),
+            "ApiType" => Field::from(kind().2),
+            "LoginUrl" => Field::from("login.salesforce.com"),
+            _ => Field::Null,
         }
     }
 }

@@ -120,6 +120,7 @@ mod config;
 mod control;
 mod data;
 mod faults;
+mod field;
 mod oauth;
 mod query;
 mod rest;

@@ -23,6 +23,7 @@ use serde::{Serialize, Serializer, ser::SerializeMap as _};
 use serde_json::{Map, Value, json};
 
 use crate::data::{FieldDef, Kind, Obj, SyntheticOrg};
+use crate::field::Field;
 
 /// A query refused: HTTP 400 with this `errorCode` and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -626,22 +627,22 @@ impl Serialize for RecordView<'_> {
                 .serialize(serializer);
         }
         let mut map = serializer.serialize_map(Some(plan.fields.len() + 1))?;
-        let id = self.org.value(plan.obj, self.pos, "Id");
+        let id = self.org.field(plan.obj, self.pos, "Id");
         map.serialize_entry(
             "attributes",
             &AttributesView {
                 obj: plan.obj,
-                id: id.as_str().unwrap_or_default(),
+                id: &id,
                 version: self.version,
             },
         )?;
         for path in &plan.fields {
-            let value = if path.field.name == "Id" {
-                id.clone()
+            if path.field.name == "Id" {
+                map.serialize_entry(path.field.name, &id)?;
             } else {
-                self.org.value(plan.obj, self.pos, path.field.name)
-            };
-            map.serialize_entry(path.field.name, &value)?;
+                let field = self.org.field(plan.obj, self.pos, path.field.name);
+                map.serialize_entry(path.field.name, &field)?;
+            }
         }
         map.end()
     }
@@ -650,7 +651,7 @@ impl Serialize for RecordView<'_> {
 /// A record's `attributes` (`type`, `url`), written without building a map.
 struct AttributesView<'a> {
     obj: Obj,
-    id: &'a str,
+    id: &'a Field,
     version: &'a str,
 }
 
@@ -658,14 +659,29 @@ impl Serialize for AttributesView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("type", self.obj.name())?;
-        let url = format!(
-            "/services/data/v{}/sobjects/{}/{}",
-            self.version,
-            self.obj.name(),
-            self.id
-        );
-        map.serialize_entry("url", &url)?;
+        map.serialize_entry("url", &RecordUrl(self))?;
         map.end()
+    }
+}
+
+/// `/services/data/vNN.N/sobjects/Object/Id`, written without a `String` first.
+struct RecordUrl<'a>(&'a AttributesView<'a>);
+
+impl Serialize for RecordUrl<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl std::fmt::Display for RecordUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let view = self.0;
+        f.write_str("/services/data/v")?;
+        f.write_str(view.version)?;
+        f.write_str("/sobjects/")?;
+        f.write_str(view.obj.name())?;
+        f.write_str("/")?;
+        std::fmt::Display::fmt(view.id, f)
     }
 }
 
