@@ -77,7 +77,8 @@ pub struct UsageAggregator {
     open: usize,
     /// Users held, in order of first appearance.
     order: VecDeque<String>,
-    tallies: HashMap<String, Tally>,
+    /// Keyed with foldhash: hashing user ids with std's SipHash was 2 % of an import.
+    tallies: HashMap<String, Tally, foldhash::fast::RandomState>,
     /// Successful rows seen.
     logins: u64,
 }
@@ -91,7 +92,7 @@ impl UsageAggregator {
             capacity: capacity.max(1),
             open: streams,
             order: VecDeque::new(),
-            tallies: HashMap::new(),
+            tallies: HashMap::default(),
             logins: 0,
         }
     }
@@ -138,7 +139,7 @@ impl UsageAggregator {
             while let Some(user) = self.order.pop_front() {
                 self.emit(user, out);
             }
-            self.tallies = HashMap::new();
+            self.tallies = HashMap::default();
         }
     }
 
