@@ -49,11 +49,12 @@ struct Measured {
 
 const PAGE_SIZE: u64 = 2000;
 
-/// Parses `bench [--users 10000,100000] [--latency-ms 0,100] [--baseline]`.
+/// Parses `bench [--users 10000,100000] [--latency-ms 0,100] [--runs N] [--baseline]`.
 pub fn bench(args: &[String]) -> Result<(), String> {
     let mut users = vec![10_000, 100_000];
     let mut latencies = vec![0];
     let mut baseline = false;
+    let mut runs = 1;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut list = |name: &str| -> Result<Vec<u64>, String> {
@@ -68,9 +69,13 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             "--users" => users = list("--users")?,
             "--latency-ms" => latencies = list("--latency-ms")?,
             "--baseline" => baseline = true,
+            "--runs" => match list("--runs")?.as_slice() {
+                [n] if *n > 0 => runs = *n,
+                _ => return Err("--runs needs one number, 1 or more".to_owned()),
+            },
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`; usage: cargo xtask bench [--users N,N] [--latency-ms MS,MS] [--baseline]"
+                    "unknown argument `{other}`; usage: cargo xtask bench [--users N,N] [--latency-ms MS,MS] [--runs N] [--baseline]"
                 ));
             }
         }
@@ -88,18 +93,62 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let release = target_dir().join("release");
     println!("{}", machine());
     let mut results = Vec::new();
+    let mut spreads = Vec::new();
     for &latency_ms in &latencies {
         for &users in &users {
             let scenario = Scenario { users, latency_ms };
-            eprintln!("xtask: bench: {users} users, {latency_ms} ms latency");
-            let measured = run_scenario(&release, scenario, baseline)?;
-            print_row(&measured);
-            results.push(measured);
+            let mut measured = Vec::new();
+            for run in 1..=runs {
+                eprintln!(
+                    "xtask: bench: {users} users, {latency_ms} ms latency, run {run} of {runs}"
+                );
+                let m = run_scenario(&release, scenario, baseline)?;
+                print_row(&m);
+                measured.push(m);
+            }
+            spreads.push(spread(&measured));
+            // The table shows the run of median wall time (this machine's noise is in the
+            // spread below it).
+            measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+            results.push(measured.swap_remove(measured.len() / 2));
         }
     }
     println!();
     print_table(&results);
+    if runs > 1 {
+        println!();
+        for line in spreads {
+            println!("{line}");
+        }
+    }
     Ok(())
+}
+
+/// Minimum and maximum over the runs of one scenario: wall time, peak RSS, the baseline.
+fn spread(runs: &[Measured]) -> String {
+    let range = |values: Vec<f64>| {
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{low:.2} to {high:.2}")
+    };
+    let scenario = runs.first().map(|m| m.scenario);
+    let mut line = format!(
+        "- {} users, {} ms, {} runs: wall {} s, peak RSS {} MiB",
+        scenario.map_or(0, |s| s.users),
+        scenario.map_or(0, |s| s.latency_ms),
+        runs.len(),
+        range(runs.iter().map(|m| m.seconds).collect()),
+        range(
+            runs.iter()
+                .map(|m| m.peak_rss_kib as f64 / 1024.0)
+                .collect()
+        ),
+    );
+    let baselines: Vec<f64> = runs.iter().filter_map(|m| m.baseline_seconds).collect();
+    if !baselines.is_empty() {
+        line.push_str(&format!(", Python baseline {} s", range(baselines)));
+    }
+    line
 }
 
 fn target_dir() -> PathBuf {

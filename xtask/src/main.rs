@@ -5,7 +5,7 @@
 //!   `cargo test --workspace ARGS...`.
 //! * `ci`: what CI checks: `cargo fmt --check`, clippy with `-D warnings`, the docs with
 //!   `-D warnings`, and the tests.
-//! * `bench [--users N,N] [--latency-ms MS,MS] [--baseline]`: imports synthetic orgs from the
+//! * `bench [--users N,N] [--latency-ms MS,MS] [--runs N] [--baseline]`: imports synthetic orgs from the
 //!   Salesforce simulator with the release build (see `bench.rs` and docs/PERFORMANCE.md).
 
 mod bench;
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         "bench" => bench::bench(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask test [CARGO TEST ARGS...] | cargo xtask ci | cargo xtask bench [--users N,N] [--latency-ms MS,MS] [--baseline]"
+                "usage: cargo xtask test [CARGO TEST ARGS...] | cargo xtask ci | cargo xtask bench [--users N,N] [--latency-ms MS,MS] [--runs N] [--baseline]"
             );
             return ExitCode::from(2);
         }
