@@ -184,6 +184,28 @@ fn reserve_for(compressed: &[u8]) -> usize {
         .min(compressed.len().saturating_mul(1000))
 }
 
+/// The body of an answer as Salesforce meant it: inflated when its `Content-Encoding` is gzip
+/// (which then loses that header and `Content-Length`), as it came otherwise. An empty body
+/// stays empty whatever its headers say (a 204, or a proxy's answer). A gzip body that does not
+/// inflate is a retryable network error.
+fn decoded_body<B: AsRef<[u8]> + Into<Vec<u8>>>(
+    headers: &mut reqwest::header::HeaderMap,
+    raw: B,
+    host: &str,
+) -> Result<Vec<u8>, Error> {
+    if !is_gzip(headers) || raw.as_ref().is_empty() {
+        return Ok(raw.into());
+    }
+    headers.remove(reqwest::header::CONTENT_ENCODING);
+    headers.remove(reqwest::header::CONTENT_LENGTH);
+    gunzip(raw.as_ref()).map_err(|error| {
+        Error::network(format!(
+            "the answer from {host} is not valid gzip ({error}); it was cut off or damaged on \
+             the way, try again"
+        ))
+    })
+}
+
 /// Whether the answer's `Content-Encoding` is gzip.
 fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
     headers
@@ -270,18 +292,7 @@ impl Http {
             .bytes()
             .await
             .map_err(|error| self.explain(&error, host))?;
-        let body = if is_gzip(&headers) {
-            headers.remove(reqwest::header::CONTENT_ENCODING);
-            headers.remove(reqwest::header::CONTENT_LENGTH);
-            gunzip(&raw).map_err(|error| {
-                Error::network(format!(
-                    "the answer from {host} is not valid gzip ({error}); it was cut off or \
-                     damaged on the way, try again"
-                ))
-            })?
-        } else {
-            raw.into()
-        };
+        let body = decoded_body(&mut headers, raw, host)?;
         // Only these statuses can come from a proxy; a big page is not scanned for them.
         let text = if matches!(status.as_u16(), 401 | 403 | 407) {
             std::str::from_utf8(&body).unwrap_or_default()
@@ -519,6 +530,44 @@ mod tests {
         big.extend(u32::MAX.to_le_bytes());
         assert_eq!(reserve_for(&big), MAX_RESERVE);
         assert_eq!(reserve_for(b"ab"), 0);
+    }
+
+    #[test]
+    fn answers_are_inflated_by_their_content_encoding() {
+        use reqwest::header::{CONTENT_ENCODING, CONTENT_LENGTH, HeaderMap, HeaderValue};
+        let gzip_headers = || {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("GZIP "));
+            headers.insert(CONTENT_LENGTH, HeaderValue::from_static("30"));
+            headers
+        };
+        let host = "acme.my.salesforce.com";
+
+        let mut headers = gzip_headers();
+        let body = decoded_body(&mut headers, gzipped(b"{\"a\":1}"), host);
+        assert_eq!(body.expect("inflates"), b"{\"a\":1}");
+        assert!(headers.get(CONTENT_ENCODING).is_none() && headers.get(CONTENT_LENGTH).is_none());
+
+        let mut headers = gzip_headers();
+        let empty = decoded_body(&mut headers, Vec::new(), host);
+        assert_eq!(empty.expect("empty"), b"");
+
+        let mut plain = HeaderMap::new();
+        let body = decoded_body(&mut plain, b"<html>".to_vec(), host);
+        assert_eq!(body.expect("as it came"), b"<html>");
+
+        let whole = gzipped(&[b'x'; 5000]);
+        let cut = whole[..whole.len() / 2].to_vec();
+        let error = decoded_body(&mut gzip_headers(), cut, host).expect_err("cut off");
+        assert_eq!(error.kind, ErrorKind::NETWORK);
+        assert!(error.retryable, "{error}");
+        assert!(
+            error
+                .message
+                .starts_with("the answer from acme.my.salesforce.com is not valid gzip")
+                && error.message.ends_with("try again"),
+            "{error}"
+        );
     }
 
     /// Classifies a chain of messages for `login.salesforce.com`.
