@@ -129,7 +129,7 @@ pub struct Answer {
 
 /// The most a gzip body's own size field may make [`gunzip`] reserve at once; a larger body
 /// grows as it is inflated.
-const MAX_RESERVE: usize = 64 << 20;
+pub const MAX_RESERVE: usize = 64 << 20;
 
 /// Inflates a gzip body (one member or several) into one buffer.
 ///
