@@ -88,6 +88,9 @@ pub fn http_client(proxy: Option<&ResolvedProxy>) -> Result<reqwest::Client, Err
         .min_tls_version(reqwest::tls::Version::TLS_1_2)
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
+        // Answers are inflated by `decoded_body`, also in a build where another crate turns
+        // reqwest's `gzip` feature on.
+        .no_gzip()
         // Never follow a redirect: it would re-send the token form (consumer secret, refresh
         // token) to wherever the redirect points.
         .redirect(reqwest::redirect::Policy::none())
@@ -251,9 +254,9 @@ impl Http {
     /// [`Http::exchange`], keeping the headers and the body as bytes (an import reads
     /// `Sforce-Limit-Info` and parses large pages without a copy into a `String`).
     ///
-    /// Every request asks for `Accept-Encoding: gzip`; a gzip answer is inflated here, in one
-    /// buffer ([`gunzip`]), and loses its `Content-Encoding` and `Content-Length` headers. A
-    /// gzip body that does not inflate is a retryable network error.
+    /// Every request asks for `Accept-Encoding: gzip`. A non-empty gzip answer is inflated here
+    /// ([`gunzip`]) and loses its `Content-Encoding` and `Content-Length` headers; a gzip body
+    /// that does not inflate is a retryable network error.
     pub async fn exchange_bytes(
         &self,
         request: reqwest::RequestBuilder,

@@ -56,12 +56,6 @@ impl From<i64> for Field {
     }
 }
 
-impl From<u64> for Field {
-    fn from(n: u64) -> Self {
-        Field::Int(i64::try_from(n).unwrap_or(i64::MAX))
-    }
-}
-
 impl From<&'static str> for Field {
     fn from(s: &'static str) -> Self {
         Field::Str(s)
