@@ -33,8 +33,8 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `GET /__sim/device/pending` | | `{"user_codes": ["..."]}` |
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
-/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N, "gzip_answers": N}` (queries: `query`/`queryAll` requests and next pages answered; gzip_answers: pages and describes sent gzipped) |
-/// | `GET /__sim/chains` | | `{"longest_chain": N}`: the most pages one query has served so far |
+/// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N, "gzip_answers": N, "bulk_jobs": N}` (queries: `query`/`queryAll` requests and next pages answered; gzip_answers: pages, describes and Bulk API 2.0 result sets sent gzipped; bulk_jobs: Bulk API 2.0 query jobs created) |
+/// | `GET /__sim/chains` | | `{"longest_chain": N}`: the most pages one query has served so far, or the most requests one Bulk API 2.0 job took (creation, polls, result sets, deletion) if more |
 /// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
 /// | `GET /__sim/faults` | | the armed [`Faults`] |
 /// | `GET /__sim/ground-truth` | | [`GroundTruth`] as JSON, or `null` without an org |
@@ -98,12 +98,20 @@ impl Control {
         self.shared.lock().queries()
     }
 
-    /// Query pages and describes answered gzipped, because the client asked for gzip.
+    /// Bulk API 2.0 query jobs created.
+    pub fn bulk_jobs(&self) -> u64 {
+        self.shared.lock().jobs_created()
+    }
+
+    /// Query pages, describes and Bulk API 2.0 result sets answered gzipped, because the
+    /// client asked for gzip.
     pub fn gzip_answers(&self) -> u64 {
         self.shared.lock().gzip_answers()
     }
 
-    /// The most pages one query has served so far (1 once any query answered; 0 before).
+    /// The most pages one query has served so far (1 once any query answered; 0 before), or
+    /// the most requests one Bulk API 2.0 query job took, if that is more: its sequential
+    /// chain of calls (creation, polls, result sets, deletion).
     pub fn longest_chain(&self) -> u64 {
         self.shared.lock().longest_chain()
     }
@@ -216,7 +224,7 @@ async fn expire(State(control): State<Control>) -> Json<Value> {
 
 async fn stats(State(control): State<Control>) -> Json<Value> {
     Json(
-        json!({"requests": control.requests(), "api_calls": control.api_calls(), "queries": control.queries(), "gzip_answers": control.gzip_answers()}),
+        json!({"requests": control.requests(), "api_calls": control.api_calls(), "queries": control.queries(), "gzip_answers": control.gzip_answers(), "bulk_jobs": control.bulk_jobs()}),
     )
 }
 

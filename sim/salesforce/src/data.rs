@@ -58,6 +58,12 @@ pub struct OrgSpec {
     /// `ActiveFeatureLicenseMetric`, ...): a query on one answers 400 `INVALID_TYPE` and its
     /// describe 404, as for an object the org lacks or the user cannot see. Default empty.
     pub hidden_objects: Vec<String>,
+    /// The most rows a Bulk API 2.0 result set holds (`maxRecords` asks for fewer).
+    /// Default 100,000.
+    pub bulk_max_records: usize,
+    /// Polls a Bulk API 2.0 query job answers `InProgress` before `JobComplete`. Default 0:
+    /// complete at the first poll.
+    pub bulk_polls_in_progress: u32,
 }
 
 impl Default for OrgSpec {
@@ -69,6 +75,8 @@ impl Default for OrgSpec {
             login_history_days: 90,
             features: None,
             hidden_objects: Vec::new(),
+            bulk_max_records: 100_000,
+            bulk_polls_in_progress: 0,
         }
     }
 }

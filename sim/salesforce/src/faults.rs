@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 /// | `rate_limit_once` | 403 `[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]` |
 /// | `unavailable_once` | 503 `[{"message":"Server temporarily unavailable","errorCode":"SERVER_UNAVAILABLE"}]` |
 /// | `unavailable_times: n` | the same 503 for each of the next `n` data calls (a lasting outage: a client's retries run out), counting down |
-/// | `truncated_json_once` | the next `query`/describe answer is 200 with its JSON cut in half |
+/// | `truncated_json_once` | the next `query`/describe answer is 200 with its JSON cut in half; or the next Bulk API 2.0 result set, its CSV cut in half |
 /// | `html_once` | 200 `text/html`, a maintenance page |
+/// | `bulk_job_fails_once` | the next Bulk API 2.0 query job created ends `Failed` (with an `errorMessage`) instead of `JobComplete` |
+/// | `bulk_expire_session_at_set: Some(k)` | the next request for result set `k` (0 = the first) of any Bulk API 2.0 query job ends every session and answers 401 `INVALID_SESSION_ID`; asking again after a refresh works |
 /// | `latency_ms` | every data call waits this long first |
 /// | `token_answer_delay_ms` | every token request is answered this long **after** it took effect (a refresh has already rotated the refresh token): a client that gives up meanwhile loses the new token |
 ///
@@ -34,6 +36,10 @@ pub struct Faults {
     pub truncated_json_once: bool,
     /// See the table above.
     pub html_once: bool,
+    /// See the table above.
+    pub bulk_job_fails_once: bool,
+    /// See the table above.
+    pub bulk_expire_session_at_set: Option<u32>,
     /// See the table above.
     pub latency_ms: u64,
     /// See the table above.

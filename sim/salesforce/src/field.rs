@@ -68,6 +68,11 @@ impl From<String> for Field {
     }
 }
 
+/// How the REST API ends a dateTime.
+const REST_ZONE: &[u8] = b"+0000";
+/// How Bulk API 2.0 results end one.
+const BULK_ZONE: &[u8] = b"Z";
+
 /// A short text written on the stack.
 struct StackText {
     bytes: [u8; 32],
@@ -118,8 +123,9 @@ fn civil_from_days(days: i64) -> (i64, u64, u64) {
 }
 
 impl Field {
-    /// The text of an id or a dateTime of a year 0 to 9999; `None` for the other kinds.
-    fn stack_text(&self) -> Option<StackText> {
+    /// The text of an id or a dateTime of a year 0 to 9999, the dateTime ending in `zone`;
+    /// `None` for the other kinds.
+    fn stack_text(&self, zone: &[u8]) -> Option<StackText> {
         let mut text = StackText::new();
         match *self {
             Field::Id(obj, pos) => {
@@ -142,7 +148,8 @@ impl Field {
                 text.digits(second / 60 % 60, 2);
                 text.push(b":");
                 text.digits(second % 60, 2);
-                text.push(b".000+0000");
+                text.push(b".000");
+                text.push(zone);
             }
             _ => return None,
         }
@@ -158,12 +165,43 @@ impl Display for Field {
             Field::Int(n) => write!(f, "{n}"),
             Field::Str(s) => f.write_str(s),
             Field::Text(s) => f.write_str(s),
-            Field::Id(..) | Field::DateTime(_) => match self.stack_text() {
+            Field::Id(..) | Field::DateTime(_) => match self.stack_text(REST_ZONE) {
                 Some(text) => f.write_str(text.as_str()),
                 // Outside the years Salesforce writes; the simulator never makes one.
                 None => f.write_char('?'),
             },
         }
+    }
+}
+
+impl Field {
+    /// Appends the value as a field of a Bulk API 2.0 result (CSV): always quoted, a quote
+    /// doubled, null as an empty field, a dateTime in UTC ending in `Z`
+    /// (`2024-04-01T09:30:00.000Z`).
+    pub(crate) fn write_csv(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        match self {
+            Field::Null => {}
+            Field::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Field::Int(n) => out.extend_from_slice(n.to_string().as_bytes()),
+            Field::Str(s) => csv_text(s, out),
+            Field::Text(s) => csv_text(s, out),
+            Field::Id(..) | Field::DateTime(_) => match self.stack_text(BULK_ZONE) {
+                Some(text) => out.extend_from_slice(text.as_str().as_bytes()),
+                None => out.push(b'?'),
+            },
+        }
+        out.push(b'"');
+    }
+}
+
+/// `text` as the inside of a quoted CSV field: each `"` doubled.
+pub(crate) fn csv_text(text: &str, out: &mut Vec<u8>) {
+    for (k, part) in text.split('"').enumerate() {
+        if k > 0 {
+            out.extend_from_slice(b"\"\"");
+        }
+        out.extend_from_slice(part.as_bytes());
     }
 }
 
@@ -175,7 +213,7 @@ impl Serialize for Field {
             Field::Int(n) => serializer.serialize_i64(*n),
             Field::Str(s) => serializer.serialize_str(s),
             Field::Text(s) => serializer.serialize_str(s),
-            Field::Id(..) | Field::DateTime(_) => match self.stack_text() {
+            Field::Id(..) | Field::DateTime(_) => match self.stack_text(REST_ZONE) {
                 Some(text) => serializer.serialize_str(text.as_str()),
                 None => serializer.collect_str(self),
             },
@@ -213,6 +251,30 @@ mod tests {
                 .to_string();
             assert_eq!(Field::DateTime(secs).to_string(), expected, "{secs}");
         }
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_with_bulk_date_times_and_empty_nulls() {
+        let csv = |field: Field| {
+            let mut out = Vec::new();
+            field.write_csv(&mut out);
+            String::from_utf8(out).expect("UTF-8")
+        };
+        assert_eq!(csv(Field::Null), r#""""#);
+        assert_eq!(csv(Field::Bool(false)), r#""false""#);
+        assert_eq!(csv(Field::Int(-12)), r#""-12""#);
+        assert_eq!(
+            csv(Field::Str(r#"say "hi", twice"#)),
+            r#""say ""hi"", twice""#
+        );
+        assert_eq!(csv(Field::Text("a\nb".to_owned())), "\"a\nb\"");
+        assert_eq!(csv(Field::Id(Obj::User, 0)), r#""005000000000001AAA""#);
+        let secs = 1_709_164_800 + 3_723;
+        let expected = DateTime::from_timestamp(secs, 0)
+            .expect("in range")
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        assert_eq!(csv(Field::DateTime(secs)), format!("\"{expected}\""));
     }
 
     #[test]

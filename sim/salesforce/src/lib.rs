@@ -116,6 +116,7 @@
 
 #![deny(missing_docs)]
 
+mod bulk;
 mod config;
 mod control;
 mod data;

@@ -6,7 +6,8 @@
 //!   bearer token and its scopes, counts the call against the daily allowance, answers
 //!   404 for a version the org does not serve, and adds `Sforce-Limit-Info` to the answer.
 //!   Resources are routes of [`versioned`]: `/limits` here; `query`, `queryAll`, their
-//!   `nextRecordsUrl` pages and `sobjects/X/describe` in `rest_query.rs`.
+//!   `nextRecordsUrl` pages and `sobjects/X/describe` in `rest_query.rs`; Bulk API 2.0
+//!   query jobs (`jobs/query`) in `bulk.rs`.
 //! - Before admission the gate applies armed faults ([`crate::Faults`]): latency, then
 //!   a one-shot 403, 503 or HTML answer, or one of a run of 503s (not counted).
 //!
@@ -52,6 +53,7 @@ fn versioned(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/queryAll/{locator}", get(query_more))
         .route("/sobjects/{object}/describe", get(describe))
         .route("/sobjects/{object}/describe/", get(describe))
+        .merge(crate::bulk::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared, api_gate))
 }

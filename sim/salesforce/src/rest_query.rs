@@ -36,7 +36,7 @@ use crate::rest::{not_found, refused};
 use crate::state::{ApiRefusal, Chain, Shared};
 
 /// `[{"message","errorCode"}]` with a message built at run time.
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(json!([{"message": message, "errorCode": code}])),
@@ -44,19 +44,19 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn query_error(e: &QueryError) -> Response {
+pub(crate) fn query_error(e: &QueryError) -> Response {
     error(StatusCode::BAD_REQUEST, e.code, &e.message)
 }
 
 /// `"62.0"` from `/services/data/v62.0/...`.
-fn version_of(path: &str) -> String {
+pub(crate) fn version_of(path: &str) -> String {
     path.strip_prefix("/services/data/v")
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_default()
         .to_owned()
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(ACCEPT_ENCODING)
         .iter()
@@ -88,9 +88,6 @@ fn json_answer<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T, gzip: b
         if std::mem::take(&mut state.faults.truncated_json_once) {
             bytes.truncate(bytes.len() / 2);
         }
-        if gzip {
-            state.count_gzip_answer();
-        }
     }
     let mut builder = Response::builder()
         .status(StatusCode::OK)
@@ -101,6 +98,7 @@ fn json_answer<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T, gzip: b
         if let Ok(compressed) = compressed {
             bytes = compressed;
             builder = builder.header(CONTENT_ENCODING, "gzip");
+            shared.lock().count_gzip_answer();
         }
     }
     builder

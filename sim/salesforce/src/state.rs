@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use rand::seq::IndexedRandom;
 
+use crate::bulk::Job;
 use crate::config::{SimConfig, scope_includes};
 use crate::data::SyntheticOrg;
 use crate::faults::Faults;
@@ -246,6 +247,12 @@ pub(crate) struct State {
     /// Open query chains by locator id.
     pub(crate) chains: HashMap<String, Chain>,
     next_chain: u64,
+    /// Bulk API 2.0 query jobs by id (deleted ones removed).
+    pub(crate) jobs: HashMap<String, Job>,
+    /// Bulk API 2.0 query jobs created.
+    jobs_created: u64,
+    /// The most requests one job took (creation, polls, result sets, deletion).
+    longest_job: u64,
 }
 
 /// One query's result set being paged through `nextRecordsUrl`.
@@ -277,6 +284,9 @@ impl State {
             faults: Faults::default(),
             chains: HashMap::new(),
             next_chain: 0,
+            jobs: HashMap::new(),
+            jobs_created: 0,
+            longest_job: 0,
         }
     }
 
@@ -286,6 +296,30 @@ impl State {
         let id = format!("01g{:012}AAA", self.next_chain);
         self.chains.insert(id.clone(), chain);
         id
+    }
+
+    /// Stores a new Bulk API 2.0 query job; returns its id (`750…`).
+    pub(crate) fn open_job(&mut self, job: Job) -> String {
+        self.jobs_created += 1;
+        let id = format!("750{:012}AAA", self.jobs_created);
+        self.jobs.insert(id.clone(), job);
+        id
+    }
+
+    /// Deletes a job (counting the request); false if there is none.
+    pub(crate) fn close_job(&mut self, id: &str) -> bool {
+        match self.jobs.remove(id) {
+            Some(job) => {
+                self.longest_job = self.longest_job.max(job.calls + 1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Bulk API 2.0 query jobs created.
+    pub(crate) fn jobs_created(&self) -> u64 {
+        self.jobs_created
     }
 
     pub(crate) fn count_gzip_answer(&mut self) {
@@ -305,7 +339,8 @@ impl State {
     }
 
     /// The most pages one query has served: its chain's highest page number plus one (a
-    /// query answered in one page opens no chain).
+    /// query answered in one page opens no chain); or the most requests one Bulk API 2.0
+    /// job took, if more.
     pub(crate) fn longest_chain(&self) -> u64 {
         let chained = self
             .chains
@@ -313,7 +348,14 @@ impl State {
             .filter_map(|chain| chain.pages.values().map(|(_, page)| *page).max())
             .max()
             .map(|page| u64::from(page) + 1);
-        chained.unwrap_or(u64::from(self.queries > 0))
+        let jobs = self
+            .jobs
+            .values()
+            .map(|job| job.calls)
+            .max()
+            .unwrap_or(0)
+            .max(self.longest_job);
+        chained.unwrap_or(u64::from(self.queries > 0)).max(jobs)
     }
 
     /// Takes back one counted data call (a fault that Salesforce would not bill).

@@ -78,7 +78,7 @@ async fn revoke_expire_and_stats_over_http() {
     let stats = harness.control_get("/__sim/stats").await;
     assert_eq!(
         stats,
-        json!({"requests": 3, "api_calls": 1, "queries": 0, "gzip_answers": 0})
+        json!({"requests": 3, "api_calls": 1, "queries": 0, "gzip_answers": 0, "bulk_jobs": 0})
     );
     assert_eq!(harness.control_get("/__sim/stats").await, stats);
 

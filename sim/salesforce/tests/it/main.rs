@@ -1,5 +1,6 @@
 //! End-to-end tests of the simulator over real loopback HTTP, one module per area.
 
+mod bulk;
 mod control;
 mod device;
 mod query;

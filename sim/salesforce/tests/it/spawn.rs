@@ -32,7 +32,8 @@ fn spawn_serves_sync_callers_and_stops() {
 
     let stats = get(addr, "/__sim/stats");
     assert!(
-        stats.contains(r#"{"requests":1,"api_calls":0,"queries":0,"gzip_answers":0}"#),
+        stats
+            .contains(r#"{"requests":1,"api_calls":0,"queries":0,"gzip_answers":0,"bulk_jobs":0}"#),
         "{stats}"
     );
     let control = sim.control();
