@@ -238,7 +238,8 @@ impl Http {
         &self.client
     }
 
-    /// Sends a request asking for JSON and reads the whole body; transport failures and a
+    /// Sends a request asking for JSON (unless it names another `Accept`) and reads the whole
+    /// body; transport failures and a
     /// proxy's refusal become operator errors naming `host`. Other statuses are the caller's.
     pub async fn exchange(
         &self,
@@ -262,13 +263,20 @@ impl Http {
         request: reqwest::RequestBuilder,
         host: &str,
     ) -> Result<Answer, Error> {
-        let request = request
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
-            .build()
-            .map_err(|error| {
-                Error::internal(format!("could not build a request to {host}: {error}"))
-            })?;
+        let mut request = request.build().map_err(|error| {
+            Error::internal(format!("could not build a request to {host}: {error}"))
+        })?;
+        let headers = request.headers_mut();
+        if !headers.contains_key(reqwest::header::ACCEPT) {
+            headers.insert(
+                reqwest::header::ACCEPT,
+                reqwest::header::HeaderValue::from_static("application/json"),
+            );
+        }
+        headers.insert(
+            reqwest::header::ACCEPT_ENCODING,
+            reqwest::header::HeaderValue::from_static("gzip"),
+        );
         // Through a proxy, an https target is reached through a CONNECT tunnel: every HTTP
         // answer then comes from Salesforce itself, never from the proxy.
         let tunnelled = request.url().scheme() == "https";

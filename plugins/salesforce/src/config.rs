@@ -54,8 +54,9 @@ pub struct SalesforceSettings {
     #[schemars(title = "Proxy")]
     pub proxy: Option<ProxySettings>,
 
-    /// How imports read the org: the login history window, the share of the daily API
-    /// allowance one run may spend, and how many queries run at once. Every key has a default.
+    /// How imports read the org: the login history window and which API reads it, the share
+    /// of the daily API allowance one run may spend, and how many queries run at once. Every
+    /// key has a default.
     #[serde(default)]
     #[schemars(title = "Import")]
     pub import: ImportSettings,
@@ -105,6 +106,31 @@ pub struct ImportSettings {
     #[serde(default = "default_login_history_windows")]
     #[schemars(title = "Login history windows", range(min = 1, max = 8))]
     pub login_history_windows: u32,
+
+    /// Which API reads the login history: `auto` (the default) reads a login history of more
+    /// than 20,000 rows as a Bulk API 2.0 query job (CSV result sets of 25,000 rows: a few
+    /// API calls instead of one per 2,000 rows) and a smaller one through the REST API;
+    /// `bulk` always uses a Bulk API 2.0 job; `rest` always pages through the REST API, in
+    /// `login_history_windows` windows.
+    #[serde(default)]
+    #[schemars(title = "Login history API")]
+    pub login_history_api: LoginHistoryApi,
+}
+
+/// Which API reads the login history (`LoginHistory`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginHistoryApi {
+    /// Bulk API 2.0 for more than 20,000 rows, the REST API for fewer.
+    #[default]
+    #[schemars(title = "Automatic")]
+    Auto,
+    /// Always a Bulk API 2.0 query job.
+    #[schemars(title = "Bulk API 2.0")]
+    Bulk,
+    /// Always the REST API's query pages.
+    #[schemars(title = "REST API")]
+    Rest,
 }
 
 impl Default for ImportSettings {
@@ -114,6 +140,7 @@ impl Default for ImportSettings {
             api_budget_percent: DEFAULT_API_BUDGET_PERCENT,
             max_concurrent_queries: DEFAULT_MAX_CONCURRENT_QUERIES,
             login_history_windows: DEFAULT_LOGIN_HISTORY_WINDOWS,
+            login_history_api: LoginHistoryApi::Auto,
         }
     }
 }

@@ -154,6 +154,44 @@ struct Transient {
     kind: ErrorKind,
 }
 
+/// What reading a successful answer came to.
+#[derive(Debug)]
+pub enum Read<T> {
+    /// The value.
+    Done(T),
+    /// The answer was damaged or incomplete (cut short, an HTML page): worth asking again.
+    /// The text says what was wrong, for the operator.
+    Retry(String),
+}
+
+/// Reads the body of a 2xx answer while reading `object`: JSON ([`read_json`]), CSV, nothing.
+pub type Reader<T> = fn(&str, &Answer) -> Result<Read<T>, Error>;
+
+/// A request of an import: what [`Api::call`] sends.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// GET, POST, PATCH or DELETE.
+    pub method: &'a reqwest::Method,
+    /// The URL, on the org's instance.
+    pub url: &'a Url,
+    /// A JSON body, if any.
+    pub body: Option<&'a serde_json::Value>,
+    /// The `Accept` header (`application/json`, or `text/csv` for Bulk API 2.0 results).
+    pub accept: &'static str,
+}
+
+impl<'a> Call<'a> {
+    /// A GET of `url` asking for JSON.
+    pub fn get(url: &'a Url) -> Self {
+        Call {
+            method: &reqwest::Method::GET,
+            url,
+            body: None,
+            accept: "application/json",
+        }
+    }
+}
+
 /// What one attempt came to.
 enum Attempt<T> {
     Done(T),
@@ -259,13 +297,27 @@ impl Api {
         url: &Url,
         priority: u64,
     ) -> Result<T, Error> {
+        self.call(object, Call::get(url), priority, read_json::<T>)
+            .await
+    }
+
+    /// Sends `call` while reading `object` (the same path as [`Api::get`]: budget, slots,
+    /// session refresh, retries) and reads a successful answer with `read`. A POST is retried
+    /// like a GET: a Bulk API 2.0 job created twice costs one more job, nothing else.
+    pub async fn call<T>(
+        &self,
+        object: &str,
+        call: Call<'_>,
+        priority: u64,
+        read: Reader<T>,
+    ) -> Result<T, Error> {
         let mut delays = self.backoff.build();
         let mut refreshed = false;
         // Failed attempts worth retrying (a refreshed session does not count).
         let mut failures = 0;
         loop {
             let (generation, token) = self.tokens.current();
-            match self.attempt(object, url, &token, priority).await? {
+            match self.attempt(object, call, &token, priority, read).await? {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Expired if refreshed => {
                     return Err(Error::auth(format!(
@@ -322,23 +374,28 @@ impl Api {
     }
 
     /// One request: cancellation, budget and concurrency first, then the answer sorted.
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T>(
         &self,
         object: &str,
-        url: &Url,
+        call: Call<'_>,
         token: &Secret,
         priority: u64,
+        read: Reader<T>,
     ) -> Result<Attempt<T>, Error> {
         self.host.check_cancelled()?;
         let _permit = self.in_flight.acquire(priority).await?;
         self.host.check_cancelled()?;
         self.budget.reserve(object)?;
-        let request = self
+        let mut request = self
             .http
             .client()
-            .get(url.clone())
+            .request(call.method.clone(), call.url.clone())
             .bearer_auth(token.expose())
+            .header(reqwest::header::ACCEPT, call.accept)
             .header("Sforce-Query-Options", QUERY_OPTIONS);
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
         // The exchange runs in a task of its own, which settles the budget: a request already
         // sent is answered and counted even when this attempt is dropped (the import failed
         // elsewhere, or was cancelled), so a failed run reports the calls Salesforce billed.
@@ -380,16 +437,17 @@ impl Api {
                 };
             }
         };
-        sort(object, &answer, &code, reported)
+        sort(object, &answer, &code, reported, read)
     }
 }
 
 /// Sorts an answer into a value, an expired session, a retry, or an error.
-fn sort<T: DeserializeOwned>(
+fn sort<T>(
     object: &str,
     answer: &Answer,
     refusal: &ApiErrorBody,
     reported: Option<LimitInfo>,
+    read: Reader<T>,
 ) -> Result<Attempt<T>, Error> {
     let status = answer.status.as_u16();
     let said = if refusal.error_code.is_empty() {
@@ -398,43 +456,13 @@ fn sort<T: DeserializeOwned>(
         format!(" {}: {}", refusal.error_code, refusal.message)
     };
     match status {
-        // Checked as UTF-8 once, as a whole: serde_json reading bytes would check every
-        // string (and every key) on its own, a visible share of an import's CPU. A body that is
-        // not UTF-8 throughout is read as bytes, as before: serde_json then checks only the
-        // strings it keeps, so bad bytes in a field the import ignores do not matter.
-        200..=299 => match std::str::from_utf8(&answer.body).map_or_else(
-            |_| serde_json::from_slice::<T>(&answer.body),
-            serde_json::from_str::<T>,
-        ) {
-            Ok(value) => Ok(Attempt::Done(value)),
-            Err(error) => {
-                let html = answer.body.trim_ascii_start().starts_with(b"<");
-                let cause = if html {
-                    "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned()
-                } else if error.is_eof() {
-                    "Salesforce's answer was cut short".to_owned()
-                } else if error.is_data() {
-                    // Complete JSON of another shape: asking again gives the same answer.
-                    // Only the place is named: serde's message may quote a value of the org.
-                    return Err(Error::upstream(format!(
-                        "{object}: Salesforce's answer has an unexpected shape (at line {}, \
-                         column {}); report it to invhost's authors with the org's API version",
-                        error.line(),
-                        error.column()
-                    )));
-                } else {
-                    format!(
-                        "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
-                        error.line(),
-                        error.column()
-                    )
-                };
-                Ok(Attempt::Retry(Transient {
-                    cause,
-                    kind: ErrorKind::UPSTREAM,
-                }))
-            }
-        },
+        200..=299 => Ok(match read(object, answer)? {
+            Read::Done(value) => Attempt::Done(value),
+            Read::Retry(cause) => Attempt::Retry(Transient {
+                cause,
+                kind: ErrorKind::UPSTREAM,
+            }),
+        }),
         401 if refusal.message.to_ascii_lowercase().contains("scope") => Err(Error::auth(format!(
             "{object}: the token may not call the REST API ({}: {}); add the `api` (and \
                  `refresh_token`) scope to the connected app's OAuth scopes, then generate \
@@ -477,6 +505,45 @@ fn sort<T: DeserializeOwned>(
                 }));
             }
             Err(error)
+        }
+    }
+}
+
+/// Reads a successful answer as JSON of type `T` (every query page, describe and job info).
+pub fn read_json<T: DeserializeOwned>(object: &str, answer: &Answer) -> Result<Read<T>, Error> {
+    // Checked as UTF-8 once, as a whole: serde_json reading bytes would check every string
+    // (and every key) on its own, a visible share of an import's CPU. A body that is not UTF-8
+    // throughout is read as bytes, as before: serde_json then checks only the strings it
+    // keeps, so bad bytes in a field the import ignores do not matter.
+    match std::str::from_utf8(&answer.body).map_or_else(
+        |_| serde_json::from_slice::<T>(&answer.body),
+        serde_json::from_str::<T>,
+    ) {
+        Ok(value) => Ok(Read::Done(value)),
+        Err(error) => {
+            let html = answer.body.trim_ascii_start().starts_with(b"<");
+            if html {
+                Ok(Read::Retry(
+                    "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned(),
+                ))
+            } else if error.is_eof() {
+                Ok(Read::Retry("Salesforce's answer was cut short".to_owned()))
+            } else if error.is_data() {
+                // Complete JSON of another shape: asking again gives the same answer. Only
+                // the place is named: serde's message may quote a value of the org.
+                Err(Error::upstream(format!(
+                    "{object}: Salesforce's answer has an unexpected shape (at line {}, column \
+                     {}); report it to invhost's authors with the org's API version",
+                    error.line(),
+                    error.column()
+                )))
+            } else {
+                Ok(Read::Retry(format!(
+                    "Salesforce's answer could not be read (malformed JSON at line {}, column {})",
+                    error.line(),
+                    error.column()
+                )))
+            }
         }
     }
 }
@@ -525,6 +592,7 @@ mod tests {
             &answer,
             &refusal,
             Some(LimitInfo { used: 5, max: 100 }),
+            read_json,
         )
     }
 
@@ -556,7 +624,7 @@ mod tests {
                 headers: reqwest::header::HeaderMap::new(),
                 body: body.to_vec(),
             };
-            sort::<Kept>("User", &answer, &ApiErrorBody::default(), None)
+            sort::<Kept>("User", &answer, &ApiErrorBody::default(), None, read_json)
         };
         // Bad bytes in a field the import does not keep: read as before.
         match sorted(b"{\"a\":\"x\",\"junk\":\"\xff\"}") {
@@ -655,7 +723,13 @@ mod tests {
             body: body.as_bytes().to_vec(),
         };
         let shape = answer(r#"{"records": "not a list"}"#);
-        match sort::<Page>("User", &shape, &error_body_if_failed(&shape), None) {
+        match sort::<Page>(
+            "User",
+            &shape,
+            &error_body_if_failed(&shape),
+            None,
+            read_json,
+        ) {
             Err(error) => {
                 assert_eq!(error.kind, ErrorKind::UPSTREAM);
                 assert!(!error.retryable);
@@ -671,7 +745,13 @@ mod tests {
             Ok(_) => panic!("an answer of another shape was not refused"),
         }
         let garbage = answer(r#"{"records": [1] }}"#);
-        match sort::<Page>("User", &garbage, &error_body_if_failed(&garbage), None) {
+        match sort::<Page>(
+            "User",
+            &garbage,
+            &error_body_if_failed(&garbage),
+            None,
+            read_json,
+        ) {
             Ok(Attempt::Retry(transient)) => {
                 assert!(
                     transient.cause.contains("could not be read"),

@@ -44,14 +44,16 @@
 
 pub mod api;
 pub mod budget;
+pub mod bulk;
 pub mod limiter;
+pub mod login_history;
 pub mod mapping;
 pub mod queries;
 pub mod rows;
 pub mod stream;
 pub mod usage;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use invhost_plugin_api::{
     Error, Host,
@@ -69,12 +71,11 @@ use crate::{
         mapping::UserContext,
         queries::{UserDescribe, optional},
         rows::{
-            FeatureMetricRow, LoginRow, OrganizationRow, PackageLicenseRow, PermSetMetricRow,
+            FeatureMetricRow, OrganizationRow, PackageLicenseRow, PermSetMetricRow,
             PermissionSetLicenseAssignRow, PermissionSetLicenseRow, ProfileRow, UserLicenseRow,
             UserLoginRow, UserPackageLicenseRow, UserRow,
         },
         stream::{Emitter, Sink, Task, collect, stream},
-        usage::UsageAggregator,
     },
 };
 
@@ -159,27 +160,6 @@ where
     fn page(&mut self, rows: Vec<R>, out: &mut RecordBatch) -> Result<(), Error> {
         out.extend(rows.into_iter().map(&mut self.0));
         Ok(())
-    }
-}
-
-/// One time window of `LoginHistory` into usage records, through the aggregator all the
-/// windows share.
-struct Logins(Arc<Mutex<UsageAggregator>>);
-
-impl Logins {
-    fn aggregator(&self) -> std::sync::MutexGuard<'_, UsageAggregator> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Sink<LoginRow> for Logins {
-    fn page(&mut self, rows: Vec<LoginRow>, out: &mut RecordBatch) -> Result<(), Error> {
-        self.aggregator().page(rows, out);
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut RecordBatch) {
-        self.aggregator().finish(out);
     }
 }
 
@@ -327,28 +307,13 @@ async fn run(
         queries::PACKAGE_ASSIGNMENTS.to_owned(),
         Each(mapping::package_assignment),
     );
-    let windows = queries::login_history(
+    let logins = Task::spawn(login_history::read(
+        Arc::clone(api),
+        emitter.clone(),
+        host.clone(),
+        settings.clone(),
         chrono::Utc::now(),
-        settings.login_history_days,
-        settings.login_history_windows,
-    );
-    let usage = Arc::new(Mutex::new(UsageAggregator::new(
-        settings.login_history_days,
-        windows.len(),
-        usage::CAPACITY,
-    )));
-    // Dropping the set (the import failed) aborts the windows still being read.
-    let mut logins = tokio::task::JoinSet::new();
-    for soql in windows {
-        logins.spawn(stream::<LoginRow, _>(
-            Arc::clone(api),
-            emitter.clone(),
-            host.clone(),
-            "LoginHistory",
-            soql,
-            Logins(Arc::clone(&usage)),
-        ));
-    }
+    ));
 
     let tables = tables(api).await?;
 
@@ -416,21 +381,15 @@ async fn run(
         Users { context, holders },
     );
 
-    let (users, _, _, _) = tokio::try_join!(
+    let (users, _, _, login_warnings) = tokio::try_join!(
         async { users.join().await? },
         async { permission_set_assignments.join().await? },
         async { package_assignments.join().await? },
-        async {
-            while let Some(window) = logins.join_next().await {
-                window.map_err(|error| {
-                    Error::internal(format!("an import task failed: {error}; this is a bug"))
-                })??;
-            }
-            Ok::<_, Error>(())
-        },
+        async { logins.join().await? },
     )?;
 
     let (users, _) = users;
+    warnings.extend(login_warnings);
     let late: Vec<Record> = counted_later
         .iter()
         .filter_map(|field| {

@@ -35,6 +35,14 @@ impl<T> Task<T> {
         Task(tokio::spawn(future))
     }
 
+    /// A task whose value is already there.
+    pub fn ready(value: T) -> Self
+    where
+        T: Send + 'static,
+    {
+        Task(tokio::spawn(std::future::ready(value)))
+    }
+
     /// Waits for the task; a panic in it becomes an `internal` error.
     pub async fn join(mut self) -> Result<T, Error> {
         (&mut self.0).await.map_err(|error| {
@@ -129,13 +137,30 @@ pub async fn stream<R, S>(
     host: Host,
     object: &'static str,
     soql: String,
+    sink: S,
+) -> Result<(S, u64), Error>
+where
+    R: DeserializeOwned + Send + 'static,
+    S: Sink<R>,
+{
+    let first = fetch::<R>(&api, object, api.query_url(&soql)?, None);
+    stream_from(api, emitter, host, object, first, sink).await
+}
+
+/// [`stream`] from a first page already asked for (or read: [`Task::ready`]).
+pub async fn stream_from<R, S>(
+    api: SharedApi,
+    emitter: Emitter,
+    host: Host,
+    object: &'static str,
+    first: Task<Result<QueryPage<R>, Error>>,
     mut sink: S,
 ) -> Result<(S, u64), Error>
 where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
-    let mut pending = Some(fetch::<R>(&api, object, api.query_url(&soql)?, None));
+    let mut pending = Some(first);
     let mut done: u64 = 0;
     while let Some(task) = pending.take() {
         let page = task.join().await??;

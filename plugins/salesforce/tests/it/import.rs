@@ -904,3 +904,155 @@ async fn a_run_dropped_during_a_token_refresh_still_stores_the_rotated_token() {
         vec![updates[1].1.expose().to_owned()]
     );
 }
+
+/// A simulator whose Bulk API 2.0 jobs answer `InProgress` to two polls and hand out result
+/// sets of at most `set_rows` rows.
+async fn bulk_sim(users: usize, set_rows: usize) -> Simulator {
+    org_sim(
+        users,
+        PAGE,
+        SimConfig {
+            org: Some(OrgSpec {
+                bulk_polls_in_progress: 2,
+                bulk_max_records: set_rows,
+                ..OrgSpec::default()
+            }),
+            ..SimConfig::default()
+        },
+    )
+    .await
+}
+
+/// Pages the import needs besides `LoginHistory` (see [`pages_needed`]).
+fn pages_besides_login_history(truth: &GroundTruth, page: usize) -> u64 {
+    pages_needed(truth, page).start() - truth.login_history_rows.div_ceil(page as u64).max(1)
+}
+
+#[tokio::test]
+async fn login_history_through_a_bulk_job_equals_the_ground_truth() {
+    let sim = bulk_sim(1_500, 700).await;
+    let settings = settings(&sim, Some(json!({"login_history_api": "bulk"}))).await;
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    let recording = RecordingHost::new();
+    let before = sim.control().api_calls();
+
+    let summary = run(settings, &recording.host()).await.expect("imports");
+
+    let recorded = recording.recorded();
+    let inventory = Inventory::of(&recorded.records);
+    assert_matches_truth(&inventory, &truth, &org, ALL_READABLE);
+    assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+    assert_eq!(sim.control().bulk_jobs(), 1);
+    // The sim's sets hold 700 rows although 50,000 were asked for: the locators chain them.
+    let sets = truth.login_history_rows.div_ceil(700);
+    assert!(sets > 2, "{sets} sets");
+    let calls = sim.control().api_calls() - before;
+    assert_eq!(summary.api_calls, Some(calls));
+    // Creation, three polls, the sets, the deletion.
+    assert_eq!(
+        calls,
+        pages_besides_login_history(&truth, PAGE) + 1 + 3 + sets + 1
+    );
+    // The job's chain of calls ended with its deletion.
+    assert_eq!(sim.control().longest_chain(), 1 + 3 + sets + 1);
+    let progress: Vec<_> = recorded
+        .progress
+        .iter()
+        .filter(|p| p.stage == "LoginHistory")
+        .collect();
+    assert_eq!(progress.len() as u64, sets);
+    assert_eq!(
+        progress.last().map(|p| (p.done, p.total)),
+        Some((truth.login_history_rows, Some(truth.login_history_rows)))
+    );
+}
+
+#[tokio::test]
+async fn auto_reads_a_large_login_history_with_a_bulk_job_and_a_small_one_with_rest() {
+    // 4,000 users log in more than 20,000 times in 90 days.
+    let sim = bulk_sim(4_000, 100_000).await;
+    let large_settings = settings(&sim, None).await;
+    let truth = sim.ground_truth().expect("an org");
+    assert!(
+        truth.login_history_rows > 20_000,
+        "{}",
+        truth.login_history_rows
+    );
+    let org = sim.control().org().expect("an org");
+    let recording = RecordingHost::new();
+    let before = sim.control().api_calls();
+    let summary = run(large_settings, &recording.host())
+        .await
+        .expect("imports");
+    assert_matches_truth(
+        &Inventory::of(&recording.recorded().records),
+        &truth,
+        &org,
+        ALL_READABLE,
+    );
+    assert_eq!(sim.control().bulk_jobs(), 1);
+    // The four windows' first pages told the size, then one job read it all in one set.
+    let calls = sim.control().api_calls() - before;
+    assert_eq!(summary.api_calls, Some(calls));
+    assert_eq!(
+        calls,
+        pages_besides_login_history(&truth, PAGE) + LOGIN_HISTORY_WINDOWS + 1 + 3 + 1 + 1
+    );
+
+    // 3,000 users stay under the line: no job.
+    let small = bulk_sim(3_000, 100_000).await;
+    let small_settings = settings(&small, None).await;
+    assert!(small.ground_truth().expect("an org").login_history_rows <= 20_000);
+    run(small_settings, &RecordingHost::new().host())
+        .await
+        .expect("imports");
+    assert_eq!(small.control().bulk_jobs(), 0);
+}
+
+#[tokio::test]
+async fn bulk_faults_end_in_the_exact_inventory_or_fall_back_to_rest() {
+    let sim = bulk_sim(1_500, 700).await;
+    let settings = settings(&sim, Some(json!({"login_history_api": "bulk"}))).await;
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    for faults in [
+        // A session that ends when the second set is asked for: refreshed, the same set read.
+        Faults {
+            bulk_expire_session_at_set: Some(1),
+            ..Faults::default()
+        },
+        // The job fails: LoginHistory is read through the REST API, with a warning.
+        Faults {
+            bulk_job_fails_once: true,
+            ..Faults::default()
+        },
+    ] {
+        sim.control().set_faults(faults.clone());
+        let recording = RecordingHost::new();
+        let summary = run(settings.clone(), &recording.host())
+            .await
+            .unwrap_or_else(|e| panic!("{faults:?}: {e:?}"));
+        assert_eq!(
+            sim.control().faults(),
+            Faults::default(),
+            "{faults:?} fired"
+        );
+        assert_matches_truth(
+            &Inventory::of(&recording.recorded().records),
+            &truth,
+            &org,
+            ALL_READABLE,
+        );
+        if faults.bulk_job_fails_once {
+            assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+            let warning = &summary.warnings[0];
+            assert!(
+                warning.contains("ended Failed") && warning.contains("REST API instead"),
+                "{warning}"
+            );
+        } else {
+            assert!(summary.warnings.is_empty(), "{:?}", summary.warnings);
+        }
+    }
+}

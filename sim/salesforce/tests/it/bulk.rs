@@ -241,7 +241,10 @@ async fn a_job_runs_and_its_result_sets_hold_the_rows_of_the_query() {
     // the deletion: each a data call, in one chain.
     let chain = 1 + 1 + 4 + (3 * (sets - 1) + 1) + 1;
     assert_eq!(control.longest_chain(), chain);
-    assert!(control.api_calls() - calls_before > chain, "and the REST pages");
+    assert!(
+        control.api_calls() - calls_before > chain,
+        "and the REST pages"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,174 @@
+//! `LoginHistory` into usage records, read through the API `import.login_history_api` picks:
+//!
+//! | setting | how |
+//! |---|---|
+//! | `auto` (default) | The REST windows start (below); the `totalSize` of their first pages decides. Up to [`BULK_ABOVE_ROWS`] rows in all, they go on from those pages. Beyond, a Bulk API 2.0 job reads the whole window ([`bulk`]) and the first pages are dropped (one call and at most 2,000 rows each). |
+//! | `bulk` | A Bulk API 2.0 job. |
+//! | `rest` | The REST API, as `import.login_history_windows` time windows read at once. |
+//!
+//! A Bulk API 2.0 job that cannot be used (Salesforce refuses it, or it ends `Failed`) before
+//! any row of it was read is replaced by the REST windows, with a warning in the summary.
+//! Every way feeds the same [`UsageAggregator`], which the host's merge rule for usage
+//! records makes safe to emit in parts.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use invhost_plugin_api::{Error, Host, sdk::RecordBatch};
+use tracing::{info, warn};
+
+use crate::{
+    config::{ImportSettings, LoginHistoryApi},
+    import::{
+        api::SharedApi,
+        bulk::{self, BulkError},
+        queries,
+        rows::{LoginRow, QueryPage},
+        stream::{Emitter, Sink, Task, stream_from},
+        usage::{self, UsageAggregator},
+    },
+};
+
+/// The object, as progress and errors name it.
+const OBJECT: &str = "LoginHistory";
+
+/// With `auto`, a login history of more rows than this is read through Bulk API 2.0
+/// (ten REST pages; a job takes at least four calls and some seconds to run).
+pub const BULK_ABOVE_ROWS: u64 = 20_000;
+
+/// One stream of `LoginHistory` rows into the aggregator all the streams share.
+struct Logins(Arc<Mutex<UsageAggregator>>);
+
+impl Logins {
+    fn aggregator(&self) -> std::sync::MutexGuard<'_, UsageAggregator> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Sink<LoginRow> for Logins {
+    fn page(&mut self, rows: Vec<LoginRow>, out: &mut RecordBatch) -> Result<(), Error> {
+        self.aggregator().page(rows, out);
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut RecordBatch) {
+        self.aggregator().finish(out);
+    }
+}
+
+/// An aggregator for `streams` streams.
+fn aggregator(settings: &ImportSettings, streams: usize) -> Arc<Mutex<UsageAggregator>> {
+    Arc::new(Mutex::new(UsageAggregator::new(
+        settings.login_history_days,
+        streams,
+        usage::CAPACITY,
+    )))
+}
+
+/// Reads the login history of the `login_history_days` before `now` into usage records;
+/// returns the warnings for the summary.
+pub async fn read(
+    api: SharedApi,
+    emitter: Emitter,
+    host: Host,
+    settings: ImportSettings,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, Error> {
+    let whole = queries::login_history(now, settings.login_history_days, 1)
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::internal("no LoginHistory query; this is a bug"))?;
+    let windows = queries::login_history(
+        now,
+        settings.login_history_days,
+        settings.login_history_windows,
+    );
+    match settings.login_history_api {
+        LoginHistoryApi::Rest => {
+            let firsts = first_pages(&api, &windows)?;
+            rest_windows(&api, &emitter, &host, &settings, firsts).await?;
+            return Ok(Vec::new());
+        }
+        LoginHistoryApi::Bulk => {}
+        LoginHistoryApi::Auto => {
+            let mut pages = Vec::with_capacity(windows.len());
+            for task in first_pages(&api, &windows)? {
+                pages.push(task.join().await??);
+            }
+            let rows: u64 = pages.iter().map(|page| page.total_size).sum();
+            if rows <= BULK_ABOVE_ROWS || pages.iter().all(|page| page.done) {
+                let firsts = pages
+                    .into_iter()
+                    .map(|page| Task::ready(Ok(page)))
+                    .collect();
+                rest_windows(&api, &emitter, &host, &settings, firsts).await?;
+                return Ok(Vec::new());
+            }
+            info!(
+                rows,
+                "LoginHistory is large; reading it with a Bulk API 2.0 query job."
+            );
+        }
+    }
+    let sink = Logins(aggregator(&settings, 1));
+    match bulk::read_logins(&api, &emitter, &host, OBJECT, &whole, sink).await {
+        Ok(_) => Ok(Vec::new()),
+        Err(BulkError::Failed(error)) => Err(error),
+        Err(BulkError::Unusable(error)) => {
+            warn!(error = %error.message, "The Bulk API 2.0 job could not be used; reading LoginHistory through the REST API.");
+            let firsts = first_pages(&api, &windows)?;
+            rest_windows(&api, &emitter, &host, &settings, firsts).await?;
+            Ok(vec![format!(
+                "{}; LoginHistory was read through the REST API instead, which takes one API \
+                 call per 2,000 rows (set import.login_history_api to \"rest\" to skip the \
+                 attempt)",
+                error.message
+            )])
+        }
+    }
+}
+
+/// The first page of each window's query, each asked for in a task of its own.
+fn first_pages(api: &SharedApi, windows: &[String]) -> Result<Vec<FirstPage>, Error> {
+    windows
+        .iter()
+        .map(|soql| {
+            let (api, url) = (Arc::clone(api), api.query_url(soql)?);
+            Ok(Task::spawn(async move {
+                api.get::<QueryPage<LoginRow>>(OBJECT, &url).await
+            }))
+        })
+        .collect()
+}
+
+/// The first page of a window, being read or read.
+type FirstPage = Task<Result<QueryPage<LoginRow>, Error>>;
+
+/// The REST API: the windows' chains from their first pages, all at once.
+async fn rest_windows(
+    api: &SharedApi,
+    emitter: &Emitter,
+    host: &Host,
+    settings: &ImportSettings,
+    firsts: Vec<FirstPage>,
+) -> Result<(), Error> {
+    let shared = aggregator(settings, firsts.len());
+    // Dropping the set (the import failed) aborts the windows still being read.
+    let mut reads = tokio::task::JoinSet::new();
+    for first in firsts {
+        reads.spawn(stream_from::<LoginRow, _>(
+            Arc::clone(api),
+            emitter.clone(),
+            host.clone(),
+            OBJECT,
+            first,
+            Logins(Arc::clone(&shared)),
+        ));
+    }
+    while let Some(window) = reads.join_next().await {
+        window.map_err(|error| {
+            Error::internal(format!("an import task failed: {error}; this is a bug"))
+        })??;
+    }
+    Ok(())
+}
