@@ -204,7 +204,8 @@ fn decoded_body<B: AsRef<[u8]> + Into<Vec<u8>>>(
     gunzip(raw.as_ref()).map_err(|error| {
         Error::network(format!(
             "the answer from {host} is not valid gzip ({error}); it was cut off or damaged on \
-             the way, try again"
+             the way, try again; if it keeps happening, a proxy or gateway may be altering \
+             Salesforce's answers (check proxy.server)"
         ))
     })
 }
@@ -576,7 +577,8 @@ mod tests {
             error
                 .message
                 .starts_with("the answer from acme.my.salesforce.com is not valid gzip")
-                && error.message.ends_with("try again"),
+                && error.message.contains("try again")
+                && error.message.ends_with("(check proxy.server)"),
             "{error}"
         );
     }

@@ -98,7 +98,7 @@ pub(crate) enum Obj {
     ActivePermSetLicenseMetric,
 }
 
-const ALL_OBJECTS: [Obj; 12] = [
+pub(crate) const ALL_OBJECTS: [Obj; 12] = [
     Obj::Organization,
     Obj::UserLicense,
     Obj::Profile,
@@ -1153,7 +1153,8 @@ impl SyntheticOrg {
                     "AllowedLicenses" => Field::from(allowed),
                     "UsedLicenses" => Field::from(used),
                     "ExpirationDate" => expiry.map_or(Field::Null, |days| {
-                        Field::from(format!("{}T00:00:00.000+0000", self.date(days)))
+                        let day = (self.as_of + Duration::days(days)).date_naive();
+                        Field::DateTime(day.and_time(NaiveTime::MIN).and_utc().timestamp())
                     }),
                     "Status" => Field::from(status),
                     "IsProvisioned" => Field::from(true),

@@ -129,12 +129,14 @@ impl Field {
         let mut text = StackText::new();
         match *self {
             Field::Id(obj, pos) => {
+                debug_assert!(pos < 999_999_999_999, "an id has 12 digits for {pos}");
                 text.push(obj.prefix().as_bytes());
                 text.digits(pos + 1, 12);
                 text.push(b"AAA");
             }
             Field::DateTime(secs) => {
                 let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+                debug_assert!((0..=9999).contains(&year), "year {year} has no 4 digits");
                 let year = u64::try_from(year).ok().filter(|y| *y <= 9999)?;
                 let second = secs.rem_euclid(86_400) as u64;
                 text.digits(year, 4);

@@ -800,6 +800,55 @@ mod tests {
         )
     }
 
+    /// Every field of every object, written by the view as the record (`Value`) has it, and
+    /// as a Bulk API 2.0 row the same values (dateTimes ending in `Z`, null empty).
+    #[test]
+    fn views_and_csv_rows_write_what_records_hold() {
+        let org = org();
+        for obj in crate::data::ALL_OBJECTS {
+            let fields: Vec<&str> = obj
+                .fields()
+                .iter()
+                .map(|f| f.name)
+                .filter(|name| org.has_field(obj, name))
+                .collect();
+            let plan = parse(&format!("SELECT {} FROM {}", fields.join(", "), obj.name()))
+                .unwrap_or_else(|e| panic!("{}: {}", obj.name(), e.message));
+            let mut header = Vec::new();
+            plan.csv_header(&mut header);
+            assert_eq!(
+                String::from_utf8(header).expect("UTF-8"),
+                format!("\"{}\"\n", fields.join("\",\""))
+            );
+            let (positions, _) = plan.scan(&org, 0, 40);
+            assert!(!positions.is_empty(), "{} has rows", obj.name());
+            for pos in positions {
+                let record = plan.record(&org, pos, "62.0");
+                let view = serde_json::to_value(plan.view(&org, pos, "62.0")).expect("writes");
+                assert_eq!(view, record, "{} row {pos}", obj.name());
+                let mut line = Vec::new();
+                plan.csv_row(&org, pos, &mut line);
+                let expected: Vec<String> = fields
+                    .iter()
+                    .map(|name| match &record[*name] {
+                        Value::Null => "\"\"".to_owned(),
+                        Value::String(text) => format!(
+                            "\"{}\"",
+                            text.replace('"', "\"\"").replace(".000+0000", ".000Z")
+                        ),
+                        other => format!("\"{other}\""),
+                    })
+                    .collect();
+                assert_eq!(
+                    String::from_utf8(line).expect("UTF-8"),
+                    format!("{}\n", expected.join(",")),
+                    "{} row {pos}",
+                    obj.name()
+                );
+            }
+        }
+    }
+
     #[test]
     fn parses_the_subset() {
         let org = org();

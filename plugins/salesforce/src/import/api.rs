@@ -47,6 +47,8 @@ pub const MAX_DELAY: Duration = Duration::from_secs(4);
 
 /// The batch size asked of every query (Salesforce's largest; it may answer with less).
 pub const QUERY_OPTIONS: &str = "batchSize=2000";
+/// The rows of a full query page, as [`QUERY_OPTIONS`] asks.
+pub const PAGE_ROWS: u64 = 2000;
 
 /// The access token of the run, refreshed at most once per expired session however many
 /// requests notice the expiry at the same time.

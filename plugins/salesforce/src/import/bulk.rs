@@ -13,13 +13,17 @@
 //!    while the next one is already being fetched; `Sforce-Locator` names the next set until it
 //!    is the text `null`.
 //! 4. `DELETE .../jobs/query/ID` removes the job and its results from the org (the results hold
-//!    every login of the window); a failure there is only logged.
+//!    every login of the window), sent as soon as the last set is fetched; a failure there is
+//!    only logged.
 //!
 //! Every call goes through [`Api::call`](crate::import::api::Api::call) (budget, slots, session refresh, retries) and counts
 //! as an API call. A job that could not be used before any row was read ([`BulkError::Unusable`])
 //! lets the caller read the same rows through the REST API instead.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use invhost_plugin_api::{Error, ErrorKind, Host, protocol::Progress, sdk::RecordBatch};
 use serde::Deserialize;
@@ -29,8 +33,8 @@ use url::Url;
 use crate::{
     client::Answer,
     import::{
-        api::{Call, Read, SharedApi, read_json},
-        limiter::URGENT,
+        api::{Call, PAGE_ROWS, Read, SharedApi, read_json},
+        limiter::{EARLY, URGENT},
         rows::{LoginRow, parse_datetime},
         stream::{Emitter, Sink, Task},
         usage::{api_type_names_api, login_type_names_api},
@@ -115,7 +119,7 @@ pub async fn read_logins<S: Sink<LoginRow>>(
                 body: Some(&body),
                 accept: "application/json",
             },
-            URGENT,
+            EARLY,
             read_json::<JobInfo>,
         )
         .await
@@ -135,6 +139,7 @@ pub async fn read_logins<S: Sink<LoginRow>>(
         .map_err(BulkError::Failed)?;
     let mut pending = Some(fetch(api, object, &results, None, total));
     let mut done: u64 = 0;
+    let mut removed = None;
     while let Some(task) = pending.take() {
         let set = task.join().await.and_then(|set| set);
         let set = match set {
@@ -147,6 +152,12 @@ pub async fn read_logins<S: Sink<LoginRow>>(
         if let Some(next) = &set.next {
             let left = total.saturating_sub(done + set.rows.len() as u64);
             pending = Some(fetch(api, object, &results, Some(next.clone()), left));
+        } else {
+            // Everything is fetched: the job goes while the last set is mapped.
+            let (api, job, id) = (Arc::clone(api), job.clone(), created.id.clone());
+            removed = Some(Task::spawn(
+                async move { remove(&api, object, &job, &id).await },
+            ));
         }
         let rows = set.rows.len() as u64;
         let mut out = RecordBatch::new();
@@ -162,7 +173,12 @@ pub async fn read_logins<S: Sink<LoginRow>>(
             total: Some(total.max(done)),
         });
     }
-    remove(api, object, &job, &created.id).await;
+    if let Some(removed) = removed {
+        // A failure to delete is logged by `remove`; a panic there is only worth a log too.
+        if let Err(error) = removed.join().await {
+            warn!(object, error = %error.message, "Deleting the Bulk API 2.0 query job failed.");
+        }
+    }
     Ok((sink, done))
 }
 
@@ -204,7 +220,10 @@ async fn wait(
     }
 }
 
-/// Fetches one set in a task of its own; `rows_left` is its priority for a slot.
+/// Fetches one set in a task of its own. Its priority for a slot is the rows left counted
+/// as the REST pages' rows are: a priority measures the requests a chain still needs, and a
+/// set holds [`SET_ROWS`] rows where a page holds [`PAGE_ROWS`], so a job with many rows left
+/// does not keep a longer REST chain (`User`) waiting.
 fn fetch(
     api: &SharedApi,
     object: &'static str,
@@ -220,7 +239,7 @@ fn fetch(
             query.append_pair("locator", locator);
         }
     }
-    let api = std::sync::Arc::clone(api);
+    let api = Arc::clone(api);
     Task::spawn(async move {
         api.call(
             object,
@@ -230,7 +249,7 @@ fn fetch(
                 body: None,
                 accept: "text/csv",
             },
-            rows_left,
+            rows_left.saturating_mul(PAGE_ROWS) / SET_ROWS,
             read_set,
         )
         .await

@@ -22,6 +22,7 @@ use crate::{
     import::{
         api::SharedApi,
         bulk::{self, BulkError},
+        limiter::EARLY,
         queries,
         rows::{LoginRow, QueryPage},
         stream::{Emitter, Sink, Task, stream_from},
@@ -135,7 +136,8 @@ fn first_pages(api: &SharedApi, windows: &[String]) -> Result<Vec<FirstPage>, Er
         .map(|soql| {
             let (api, url) = (Arc::clone(api), api.query_url(soql)?);
             Ok(Task::spawn(async move {
-                api.get::<QueryPage<LoginRow>>(OBJECT, &url).await
+                api.get_with_priority::<QueryPage<LoginRow>>(OBJECT, &url, EARLY)
+                    .await
             }))
         })
         .collect()

@@ -5,17 +5,16 @@
 //!    list.
 //! 2. `Organization` is read alone: its answer's `Sforce-Limit-Info` tells the org's daily
 //!    allowance before anything runs in parallel ([`budget`]).
-//! 3. The big objects that need nothing else start streaming at once
-//!    (`PermissionSetLicenseAssign`, `UserPackageLicense`, and `LoginHistory` as
-//!    `import.login_history_windows` time windows, each a query of its own, so that no single
-//!    page chain is much longer than `User`'s), while the small
-//!    tables are read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`,
+//! 3. The small tables are read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`,
 //!    `PackageLicense`, describe `User`, the frozen `UserLogin` rows, and the latest
 //!    `ActiveFeatureLicenseMetric` and `ActivePermSetLicenseMetric` snapshots. `UserLogin` and
 //!    the metrics are optional: an org that lacks them, or a user who may not read them, gets
 //!    a warning in the summary instead of a failure.
-//! 4. The tenant, applications and licenses are emitted, then `User` streams (with the
-//!    feature flags describe found, so a flag the org lacks is never selected).
+//! 4. The big objects stream at once: `PermissionSetLicenseAssign`, `UserPackageLicense`,
+//!    `LoginHistory` ([`login_history`]: time windows through the REST API, or one Bulk API 2.0
+//!    job when large), and, once the tenant, applications and licenses are emitted, `User`
+//!    (with the feature flags describe found, so a flag the org lacks is never selected), whose
+//!    first page goes before the others' ([`limiter::URGENT`], [`limiter::EARLY`]).
 //! 5. Feature licenses of an org without metrics are emitted last, their consumption counted
 //!    while `User` streamed (active users with the flag).
 //!
@@ -68,6 +67,7 @@ use crate::{
     import::{
         api::{Api, SharedApi, Tokens},
         budget::Budget,
+        limiter::{EARLY, URGENT},
         mapping::UserContext,
         queries::{UserDescribe, optional},
         rows::{
@@ -187,11 +187,12 @@ struct Streams {
 }
 
 impl Streams {
-    /// Streams `soql` into `sink` in a task of its own.
+    /// Streams `soql` into `sink` in a task of its own, its first page with priority `first`.
     fn spawn<R, S>(
         &self,
         object: &'static str,
         soql: String,
+        first: u64,
         sink: S,
     ) -> Task<Result<(S, u64), Error>>
     where
@@ -203,7 +204,7 @@ impl Streams {
             self.emitter.clone(),
             self.host.clone(),
             object,
-            soql,
+            (soql, first),
             sink,
         ))
     }
@@ -292,6 +293,10 @@ async fn run(
         .emit(vec![mapping::tenant(&organization, api.version())])
         .await?;
 
+    // The small tables first: `User`, the longest chain, needs them, and they would otherwise
+    // wait for slots behind the first pages of the big objects.
+    let tables = tables(api).await?;
+
     let streams = Streams {
         api: Arc::clone(api),
         emitter: emitter.clone(),
@@ -300,11 +305,13 @@ async fn run(
     let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(
         "PermissionSetLicenseAssign",
         queries::PERMISSION_SET_ASSIGNMENTS.to_owned(),
+        EARLY,
         Each(mapping::permission_set_assignment),
     );
     let package_assignments = streams.spawn::<UserPackageLicenseRow, _>(
         "UserPackageLicense",
         queries::PACKAGE_ASSIGNMENTS.to_owned(),
+        EARLY,
         Each(mapping::package_assignment),
     );
     let logins = Task::spawn(login_history::read(
@@ -314,8 +321,6 @@ async fn run(
         settings.clone(),
         chrono::Utc::now(),
     ));
-
-    let tables = tables(api).await?;
 
     let mut records = Vec::new();
     for row in &tables.user_licenses {
@@ -378,6 +383,8 @@ async fn run(
     let users = streams.spawn::<UserRow, _>(
         "User",
         queries::users(&tables.describe),
+        // The longest chain, which started last: its first page goes before any other.
+        URGENT,
         Users { context, holders },
     );
 

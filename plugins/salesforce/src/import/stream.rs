@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use url::Url;
 
-use crate::import::{api::SharedApi, limiter::URGENT, rows::QueryPage};
+#[cfg(doc)]
+use crate::import::limiter::{EARLY, URGENT};
+use crate::import::{api::SharedApi, rows::QueryPage};
 
 /// Aborts its task when dropped: a prefetch nobody waits for any more (the import failed or
 /// was cancelled) stops instead of spending API calls.
@@ -110,19 +112,18 @@ pub trait Sink<R>: Send + 'static {
     }
 }
 
-/// Fetches one page in a task of its own; `rows_left` (unknown for the first page) is the
-/// request's priority for a slot.
-fn fetch<R>(
+/// Fetches one page in a task of its own; `priority` is the request's priority for a slot
+/// (after the first page, the rows left).
+pub fn fetch<R>(
     api: &SharedApi,
     object: &'static str,
     url: Url,
-    rows_left: Option<u64>,
+    priority: u64,
 ) -> Task<Result<QueryPage<R>, Error>>
 where
     R: DeserializeOwned + Send + 'static,
 {
     let api = Arc::clone(api);
-    let priority = rows_left.unwrap_or(URGENT);
     Task::spawn(async move {
         api.get_with_priority::<QueryPage<R>>(object, &url, priority)
             .await
@@ -130,20 +131,21 @@ where
 }
 
 /// Runs `soql` to its last page through `sink`, emitting each page's records and reporting
-/// progress (stage `object`, rows done, `totalSize`). Returns the sink and the rows read.
+/// progress (stage `object`, rows done, `totalSize`); the first page asks for a slot with
+/// priority `first` ([`URGENT`] or [`EARLY`]). Returns the sink and the rows read.
 pub async fn stream<R, S>(
     api: SharedApi,
     emitter: Emitter,
     host: Host,
     object: &'static str,
-    soql: String,
+    (soql, first): (String, u64),
     sink: S,
 ) -> Result<(S, u64), Error>
 where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
-    let first = fetch::<R>(&api, object, api.query_url(&soql)?, None);
+    let first = fetch::<R>(&api, object, api.query_url(&soql)?, first);
     stream_from(api, emitter, host, object, first, sink).await
 }
 
@@ -172,7 +174,7 @@ where
                 ))
             })?;
             let rows_left = page.total_size.saturating_sub(done);
-            pending = Some(fetch::<R>(&api, object, api.url(next)?, Some(rows_left)));
+            pending = Some(fetch::<R>(&api, object, api.url(next)?, rows_left));
         }
         let rows = page.records.len() as u64;
         let mut out = RecordBatch::new();

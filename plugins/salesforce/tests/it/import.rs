@@ -412,9 +412,11 @@ async fn an_import_equals_the_ground_truth() {
     );
     // Every page was asked for, and sent, gzipped (the describe of `User` as well).
     let (queries, gzipped) = (sim.control().queries(), sim.control().gzip_answers());
-    assert!(
-        queries > 0 && gzipped > queries,
-        "{gzipped} gzip answers for {queries} query pages"
+    assert!(queries > 0);
+    assert_eq!(
+        gzipped,
+        queries + 1,
+        "{gzipped} gzip answers for {queries} query pages and one describe"
     );
     // LoginHistory is read in windows: no query pages through all of it.
     let unsplit = (truth.login_history_rows as usize).div_ceil(PAGE) as u64;
@@ -956,6 +958,11 @@ async fn login_history_through_a_bulk_job_equals_the_ground_truth() {
     );
     // The job's chain of calls ended with its deletion.
     assert_eq!(sim.control().longest_chain(), 1 + 3 + sets + 1);
+    // The result sets came gzipped too, like every query page and the describe.
+    assert_eq!(
+        sim.control().gzip_answers(),
+        sim.control().queries() + 1 + sets
+    );
     let progress: Vec<_> = recorded
         .progress
         .iter()
