@@ -7,6 +7,7 @@
 use std::{borrow::Cow, fmt};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use compact_str::CompactString;
 use serde::{
     Deserialize, Deserializer,
     de::{IgnoredAny, MapAccess, Visitor},
@@ -192,8 +193,8 @@ pub struct PermSetMetricRow {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LoginRow {
-    /// Who logged in.
-    pub user_id: String,
+    /// Who logged in (kept inline: an id needs no allocation per row).
+    pub user_id: CompactString,
     /// When.
     #[serde(default, deserialize_with = "datetime")]
     pub login_time: Option<DateTime<Utc>>,

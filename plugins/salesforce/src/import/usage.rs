@@ -18,6 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
+use compact_str::CompactString;
 use invhost_plugin_api::model::{Record, Usage};
 
 use crate::import::rows::LoginRow;
@@ -76,9 +77,9 @@ pub struct UsageAggregator {
     /// Windows still being read; the last to end emits what is left.
     open: usize,
     /// Users held, in order of first appearance.
-    order: VecDeque<String>,
+    order: VecDeque<CompactString>,
     /// Keyed with foldhash: hashing user ids with std's SipHash was 2 % of an import.
-    tallies: HashMap<String, Tally, foldhash::fast::RandomState>,
+    tallies: HashMap<CompactString, Tally, foldhash::fast::RandomState>,
     /// Successful rows seen.
     logins: u64,
 }
@@ -143,10 +144,10 @@ impl UsageAggregator {
         }
     }
 
-    fn emit(&mut self, user: String, out: &mut impl Extend<Record>) {
+    fn emit(&mut self, user: CompactString, out: &mut impl Extend<Record>) {
         if let Some(tally) = self.tallies.remove(&user) {
             out.extend([Record::Usage(Usage {
-                account_id: user,
+                account_id: user.into_string(),
                 application_id: None,
                 window_days: self.window_days,
                 logins: tally.logins,
@@ -163,7 +164,7 @@ mod tests {
 
     fn row(user: &str, time: &str, status: &str, login_type: &str, api: &str) -> LoginRow {
         LoginRow {
-            user_id: user.to_owned(),
+            user_id: user.into(),
             login_time: crate::import::rows::parse_datetime(time),
             login_type_api: login_type_names_api(Some(login_type)),
             success: status == "Success",
