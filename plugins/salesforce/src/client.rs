@@ -210,8 +210,17 @@ fn decoded_body<B: AsRef<[u8]> + Into<Vec<u8>>>(
     })
 }
 
+/// What [`Http::exchange_encoded`] does with a gzip body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Inflate it ([`gunzip`]).
+    Inflate,
+    /// Keep a successful answer's body compressed, with its `Content-Encoding`.
+    KeepGzip,
+}
+
 /// Whether the answer's `Content-Encoding` is gzip.
-fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
+pub fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
     headers
         .get(reqwest::header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
@@ -264,6 +273,20 @@ impl Http {
         request: reqwest::RequestBuilder,
         host: &str,
     ) -> Result<Answer, Error> {
+        self.exchange_encoded(request, host, Encoding::Inflate)
+            .await
+    }
+
+    /// [`Http::exchange_bytes`]; with [`Encoding::KeepGzip`] a successful gzip answer keeps its
+    /// compressed body and its `Content-Encoding` (for a caller that inflates as it reads, so
+    /// that a big body is never held inflated). Failed answers are always inflated: their error
+    /// bodies are read.
+    pub async fn exchange_encoded(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+        encoding: Encoding,
+    ) -> Result<Answer, Error> {
         let mut request = request.build().map_err(|error| {
             Error::internal(format!("could not build a request to {host}: {error}"))
         })?;
@@ -304,7 +327,10 @@ impl Http {
             .bytes()
             .await
             .map_err(|error| self.explain(&error, host))?;
-        let body = decoded_body(&mut headers, raw, host)?;
+        let body = match encoding {
+            Encoding::KeepGzip if status.is_success() => raw.into(),
+            _ => decoded_body(&mut headers, raw, host)?,
+        };
         // Only these statuses can come from a proxy; a big page is not scanned for them.
         let text = if matches!(status.as_u16(), 401 | 403 | 407) {
             std::str::from_utf8(&body).unwrap_or_default()

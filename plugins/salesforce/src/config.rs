@@ -108,7 +108,7 @@ pub struct ImportSettings {
     pub login_history_windows: u32,
 
     /// Which API reads the login history: `auto` (the default) reads a login history of more
-    /// than 20,000 rows as a Bulk API 2.0 query job (CSV result sets of 10,000 rows: a few
+    /// than 20,000 rows as a Bulk API 2.0 query job (CSV result sets of 25,000 rows: a few
     /// API calls instead of one per 2,000 rows) and a smaller one through the REST API;
     /// `bulk` always uses a Bulk API 2.0 job; `rest` always pages through the REST API, in
     /// `login_history_windows` windows.

@@ -31,7 +31,7 @@ use url::Url;
 
 use crate::{
     auth::{OAuth, Rotation},
-    client::{Answer, Http},
+    client::{Answer, Encoding, Http},
     import::{
         budget::{Budget, LimitInfo, parse_limit_info},
         limiter::{Limiter, URGENT},
@@ -180,6 +180,9 @@ pub struct Call<'a> {
     pub body: Option<&'a serde_json::Value>,
     /// The `Accept` header (`application/json`, or `text/csv` for Bulk API 2.0 results).
     pub accept: &'static str,
+    /// What to do with a gzip body ([`Encoding::KeepGzip`] for a reader that inflates as it
+    /// reads).
+    pub encoding: Encoding,
 }
 
 impl<'a> Call<'a> {
@@ -190,6 +193,7 @@ impl<'a> Call<'a> {
             url,
             body: None,
             accept: "application/json",
+            encoding: Encoding::Inflate,
         }
     }
 }
@@ -401,13 +405,14 @@ impl Api {
         // The exchange runs in a task of its own, which settles the budget: a request already
         // sent is answered and counted even when this attempt is dropped (the import failed
         // elsewhere, or was cancelled), so a failed run reports the calls Salesforce billed.
+        let encoding = call.encoding;
         let (http, budget, host_name) = (
             self.http.clone(),
             Arc::clone(&self.budget),
             self.host_name.clone(),
         );
         let exchange = tokio::spawn(async move {
-            let answer = match http.exchange_bytes(request, &host_name).await {
+            let answer = match http.exchange_encoded(request, &host_name, encoding).await {
                 Ok(answer) => answer,
                 Err(error) => {
                     budget.settle(false, None);
