@@ -44,7 +44,7 @@ use serde_json::{Value, json};
 use crate::data::SyntheticOrg;
 use crate::query::{Plan, parse};
 use crate::rest::refused;
-use crate::rest_query::{accepts_gzip, error, query_error, version_of};
+use crate::rest_query::{accepts_gzip, error, positions, query_error, result_set, version_of};
 use crate::state::{ApiRefusal, Shared};
 
 /// The routes of this module, inside `/services/data/vNN.N`.
@@ -205,24 +205,9 @@ async fn create(
         return query_error(&e);
     }
     let plan = Arc::new(plan);
-    let counted = {
-        let (plan, org) = (Arc::clone(&plan), Arc::clone(&org));
-        tokio::task::spawn_blocking(move || {
-            if plan.natural_order() {
-                (plan.count(&org), None)
-            } else {
-                let sorted = plan.sorted_positions(&org);
-                (sorted.len() as u64, Some(Arc::new(sorted)))
-            }
-        })
-        .await
-    };
-    let Ok((total, sorted)) = counted else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred.",
-        );
+    let (total, sorted) = match result_set(&plan, &org).await {
+        Ok(counted) => counted,
+        Err(answer) => return answer,
     };
     let created = chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3f+0000")
@@ -416,16 +401,7 @@ fn write_set(
     start: u64,
     max: usize,
 ) -> (Vec<u8>, u64, u64) {
-    let (positions, next) = match sorted {
-        Some(sorted) => {
-            let from = usize::try_from(start)
-                .unwrap_or(usize::MAX)
-                .min(sorted.len());
-            let to = from.saturating_add(max).min(sorted.len());
-            (sorted[from..to].to_vec(), to as u64)
-        }
-        None => plan.scan(org, start, max),
-    };
+    let (positions, next) = positions(plan, org, sorted, start, max);
     let mut csv = Vec::with_capacity(64 + positions.len() * 96);
     plan.csv_header(&mut csv);
     for pos in &positions {

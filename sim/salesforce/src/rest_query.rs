@@ -143,26 +143,10 @@ pub(crate) async fn query(
         let body = json!({"totalSize": plan.count(&org), "done": true, "records": []});
         return json_answer(&shared, &body, gzip);
     }
-    // Counting (and sorting) walks every row: off the async workers.
     let plan = Arc::new(plan);
-    let counted = {
-        let (plan, org) = (Arc::clone(&plan), Arc::clone(&org));
-        tokio::task::spawn_blocking(move || {
-            if plan.natural_order() {
-                (plan.count(&org), None)
-            } else {
-                let sorted = plan.sorted_positions(&org);
-                (sorted.len() as u64, Some(Arc::new(sorted)))
-            }
-        })
-        .await
-    };
-    let Ok((total, sorted)) = counted else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "UNKNOWN_EXCEPTION",
-            "An unexpected error occurred.",
-        );
+    let (total, sorted) = match result_set(&plan, &org).await {
+        Ok(counted) => counted,
+        Err(answer) => return answer,
     };
     let mut chain = Chain {
         plan,
@@ -191,6 +175,53 @@ pub(crate) async fn query(
         }
     }
     serve_page(&shared, &org, chain, None, 0, &version, gzip)
+}
+
+/// The rows of a query's result set (`totalSize`) and, for an `ORDER BY` other than `Id`, their
+/// positions in order; counting (and sorting) walks every row, so it runs off the async
+/// workers. A 500 answer if that task failed.
+pub(crate) async fn result_set(
+    plan: &Arc<Plan>,
+    org: &Arc<SyntheticOrg>,
+) -> Result<(u64, Option<Arc<Vec<u64>>>), Response> {
+    let (plan, org) = (Arc::clone(plan), Arc::clone(org));
+    tokio::task::spawn_blocking(move || {
+        if plan.natural_order() {
+            (plan.count(&org), None)
+        } else {
+            let sorted = plan.sorted_positions(&org);
+            (sorted.len() as u64, Some(Arc::new(sorted)))
+        }
+    })
+    .await
+    .map_err(|_| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UNKNOWN_EXCEPTION",
+            "An unexpected error occurred.",
+        )
+    })
+}
+
+/// Up to `max` rows of a result set from `start` (a position, or an index into `sorted`):
+/// their positions, and where the rows after them start.
+pub(crate) fn positions(
+    plan: &Plan,
+    org: &SyntheticOrg,
+    sorted: Option<&Vec<u64>>,
+    start: u64,
+    max: usize,
+) -> (Vec<u64>, u64) {
+    match sorted {
+        Some(sorted) => {
+            let from = usize::try_from(start)
+                .unwrap_or(usize::MAX)
+                .min(sorted.len());
+            let to = from.saturating_add(max).min(sorted.len());
+            (sorted[from..to].to_vec(), to as u64)
+        }
+        None => plan.scan(org, start, max),
+    }
 }
 
 /// `GET .../query/01g…-OFFSET`: the next page of a chain.
@@ -257,16 +288,7 @@ fn serve_page(
         .unwrap_or(usize::MAX)
         .min(chain.page_size);
     let plan: Arc<Plan> = Arc::clone(&chain.plan);
-    let (positions, next) = match &chain.sorted {
-        Some(sorted) => {
-            let from = usize::try_from(start)
-                .unwrap_or(usize::MAX)
-                .min(sorted.len());
-            let to = from.saturating_add(max).min(sorted.len());
-            (sorted[from..to].to_vec(), to as u64)
-        }
-        None => plan.scan(org, start, max),
-    };
+    let (positions, next) = positions(&plan, org, chain.sorted.as_deref(), start, max);
     let delivered = offset + positions.len() as u64;
     let done = delivered >= chain.total || positions.is_empty();
     let total = chain.total;

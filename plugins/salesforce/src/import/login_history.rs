@@ -25,7 +25,7 @@ use crate::{
         limiter::EARLY,
         queries,
         rows::{LoginRow, QueryPage},
-        stream::{Emitter, Sink, Task, stream_from},
+        stream::{Emitter, Sink, Task, fetch, stream_from},
         usage::{self, UsageAggregator},
     },
 };
@@ -133,13 +133,7 @@ pub async fn read(
 fn first_pages(api: &SharedApi, windows: &[String]) -> Result<Vec<FirstPage>, Error> {
     windows
         .iter()
-        .map(|soql| {
-            let (api, url) = (Arc::clone(api), api.query_url(soql)?);
-            Ok(Task::spawn(async move {
-                api.get_with_priority::<QueryPage<LoginRow>>(OBJECT, &url, EARLY)
-                    .await
-            }))
-        })
+        .map(|soql| Ok(fetch::<LoginRow>(api, OBJECT, api.query_url(soql)?, EARLY)))
         .collect()
 }
 
