@@ -98,6 +98,12 @@ impl Control {
         self.shared.lock().queries()
     }
 
+    /// The object of each query page served so far (first pages and `nextRecordsUrl`
+    /// pages), in the order they were served.
+    pub fn served_pages(&self) -> Vec<&'static str> {
+        self.shared.lock().served_pages()
+    }
+
     /// Bulk API 2.0 query jobs created.
     pub fn bulk_jobs(&self) -> u64 {
         self.shared.lock().jobs_created()

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 /// | `bulk_job_fails_once` | the next Bulk API 2.0 query job created ends `Failed` (with an `errorMessage`) instead of `JobComplete` |
 /// | `bulk_expire_session_at_set: Some(k)` | the next request for result set `k` (0 = the first) of any Bulk API 2.0 query job ends every session and answers 401 `INVALID_SESSION_ID`; asking again after a refresh works |
 /// | `latency_ms` | every data call waits this long first |
+/// | `slow_object: Some({object, delay_ms})` | every query page of `object` (its first page and its `nextRecordsUrl` pages) waits `delay_ms` more: one object slower than the others |
 /// | `token_answer_delay_ms` | every token request is answered this long **after** it took effect (a refresh has already rotated the refresh token): a client that gives up meanwhile loses the new token |
 ///
 /// Refused calls (401, 403, 503, HTML) are not counted against the allowance.
@@ -43,5 +44,16 @@ pub struct Faults {
     /// See the table above.
     pub latency_ms: u64,
     /// See the table above.
+    pub slow_object: Option<SlowObject>,
+    /// See the table above.
     pub token_answer_delay_ms: u64,
+}
+
+/// One object whose query pages are answered later than the others' ([`Faults::slow_object`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowObject {
+    /// The object, as the query's `FROM` names it (`UserLogin`).
+    pub object: String,
+    /// How much later, in milliseconds.
+    pub delay_ms: u64,
 }

@@ -149,7 +149,7 @@ pub use crate::data::{
     GroundTruth, INACTIVE_DAYS, LicenseFamily, LicenseTruth, OrgSpec, SyntheticOrg, UserLastLogin,
     UserTruth,
 };
-pub use crate::faults::Faults;
+pub use crate::faults::{Faults, SlowObject};
 use crate::state::Shared;
 
 /// How long open connections may keep a stopping simulator alive.

@@ -129,6 +129,10 @@ pub(crate) async fn query(
         let message = format!("sObject type '{}' is not supported.", plan.obj.name());
         return error(StatusCode::BAD_REQUEST, "INVALID_TYPE", &message);
     };
+    let slow = shared.lock().slow_down(plan.obj.name());
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
     let gzip = accepts_gzip(&headers);
     let version = version_of(uri.path());
     if let Err(e) = plan.check_org(&org) {
@@ -252,6 +256,10 @@ pub(crate) async fn query_more(
     let Some((_, page_no)) = chain.pages.get(&offset).copied() else {
         return invalid();
     };
+    let slow = shared.lock().slow_down(chain.plan.obj.name());
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
     if chain.expire_at_page == Some(page_no) {
         let mut state = shared.lock();
         if let Some(stored) = state.chains.get_mut(id) {
@@ -293,6 +301,7 @@ fn serve_page(
     let done = delivered >= chain.total || positions.is_empty();
     let total = chain.total;
     let mut next_records_url = None;
+    shared.lock().log_served_page(plan.obj.name());
     if !done {
         chain.pages.insert(delivered, (next, page_no + 1));
         let mut state = shared.lock();

@@ -242,6 +242,8 @@ pub(crate) struct State {
     queries: u64,
     /// Query pages and describes answered gzipped (the client sent `Accept-Encoding: gzip`).
     gzip_answers: u64,
+    /// The object of each query page served, in the order served.
+    served_pages: Vec<&'static str>,
     /// Faults armed for the next calls.
     pub(crate) faults: Faults,
     /// Open query chains by locator id.
@@ -281,6 +283,7 @@ impl State {
             api_calls: 0,
             queries: 0,
             gzip_answers: 0,
+            served_pages: Vec::new(),
             faults: Faults::default(),
             chains: HashMap::new(),
             next_chain: 0,
@@ -328,6 +331,20 @@ impl State {
 
     pub(crate) fn gzip_answers(&self) -> u64 {
         self.gzip_answers
+    }
+
+    pub(crate) fn log_served_page(&mut self, object: &'static str) {
+        self.served_pages.push(object);
+    }
+
+    pub(crate) fn served_pages(&self) -> Vec<&'static str> {
+        self.served_pages.clone()
+    }
+
+    /// How much later than others a page of `object` is answered ([`Faults::slow_object`]).
+    pub(crate) fn slow_down(&self, object: &str) -> Option<std::time::Duration> {
+        let slow = self.faults.slow_object.as_ref()?;
+        (slow.object == object).then(|| std::time::Duration::from_millis(slow.delay_ms))
     }
 
     pub(crate) fn count_query(&mut self) {

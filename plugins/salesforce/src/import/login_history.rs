@@ -158,7 +158,7 @@ async fn rest_windows(
             host.clone(),
             OBJECT,
             first,
-            Logins(Arc::clone(&shared)),
+            std::future::ready(Ok(Logins(Arc::clone(&shared)))),
         ));
     }
     while let Some(window) = reads.join_next().await {

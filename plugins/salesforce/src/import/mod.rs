@@ -5,16 +5,17 @@
 //!    list.
 //! 2. `Organization` is read alone: its answer's `Sforce-Limit-Info` tells the org's daily
 //!    allowance before anything runs in parallel ([`budget`]).
-//! 3. The small tables are read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`,
-//!    `PackageLicense`, describe `User`, the frozen `UserLogin` rows, and the latest
-//!    `ActiveFeatureLicenseMetric` and `ActivePermSetLicenseMetric` snapshots. `UserLogin` and
-//!    the metrics are optional: an org that lacks them, or a user who may not read them, gets
-//!    a warning in the summary instead of a failure.
-//! 4. The big objects stream at once: `PermissionSetLicenseAssign`, `UserPackageLicense`,
-//!    `LoginHistory` ([`login_history`]: time windows through the REST API, or one Bulk API 2.0
-//!    job when large), and, once the tenant, applications and licenses are emitted, `User`
-//!    (with the feature flags describe found, so a flag the org lacks is never selected), whose
-//!    first page goes before the others' ([`limiter::URGENT`], [`limiter::EARLY`]).
+//! 3. `User` is described, and its page chain, the longest, starts at once (with the feature
+//!    flags describe found, so a flag the org lacks is never selected): describe and its first
+//!    page go before any other request ([`limiter::CHAIN`]). Meanwhile the small tables are
+//!    read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`, `PackageLicense`,
+//!    the frozen `UserLogin` rows, and the latest `ActiveFeatureLicenseMetric` and
+//!    `ActivePermSetLicenseMetric` snapshots ([`limiter::URGENT`]). `UserLogin` and the metrics
+//!    are optional: an org that lacks them, or a user who may not read them, gets a warning in
+//!    the summary instead of a failure. `User`'s rows are mapped once they are in.
+//! 4. The other big objects stream at once: `PermissionSetLicenseAssign`, `UserPackageLicense`
+//!    and `LoginHistory` ([`login_history`]: time windows through the REST API, or one Bulk
+//!    API 2.0 job when large), their first requests after `User`'s ([`limiter::EARLY`]).
 //! 5. Feature licenses of an org without metrics are emitted last, their consumption counted
 //!    while `User` streamed (active users with the flag).
 //!
@@ -67,7 +68,7 @@ use crate::{
     import::{
         api::{Api, SharedApi, Tokens},
         budget::Budget,
-        limiter::{EARLY, URGENT},
+        limiter::{CHAIN, EARLY},
         mapping::UserContext,
         queries::{UserDescribe, optional},
         rows::{
@@ -75,7 +76,7 @@ use crate::{
             PermissionSetLicenseAssignRow, PermissionSetLicenseRow, ProfileRow, UserLicenseRow,
             UserLoginRow, UserPackageLicenseRow, UserRow,
         },
-        stream::{Emitter, Sink, Task, collect, stream},
+        stream::{Emitter, Sink, Task, collect, fetch, stream, stream_from},
     },
 };
 
@@ -216,7 +217,6 @@ struct Tables {
     profiles: Vec<ProfileRow>,
     permission_set_licenses: Vec<PermissionSetLicenseRow>,
     packages: Vec<PackageLicenseRow>,
-    describe: UserDescribe,
     frozen: Result<Vec<UserLoginRow>, String>,
     feature_metrics: Result<Vec<FeatureMetricRow>, String>,
     perm_set_metrics: Result<Vec<PermSetMetricRow>, String>,
@@ -228,7 +228,6 @@ async fn tables(api: &SharedApi) -> Result<Tables, Error> {
         profiles,
         permission_set_licenses,
         packages,
-        describe,
         frozen,
         feature_metrics,
         perm_set_metrics,
@@ -241,7 +240,6 @@ async fn tables(api: &SharedApi) -> Result<Tables, Error> {
             queries::PERMISSION_SET_LICENSES
         ),
         collect::<PackageLicenseRow>(api, "PackageLicense", queries::PACKAGE_LICENSES),
-        queries::describe_user(api),
         async { optional(collect::<UserLoginRow>(api, "UserLogin", queries::FROZEN_USERS).await) },
         async {
             optional(
@@ -269,11 +267,39 @@ async fn tables(api: &SharedApi) -> Result<Tables, Error> {
         profiles,
         permission_set_licenses,
         packages,
-        describe,
         frozen,
         feature_metrics,
         perm_set_metrics,
     })
+}
+
+/// `User`'s page chain, started as soon as describe is in: its first page goes before the
+/// small tables, and its mapping waits for them (`context`, sent once they are read).
+async fn start_users(
+    streams: &Streams,
+    context: tokio::sync::oneshot::Receiver<Users>,
+) -> Result<(UserDescribe, Task<Result<(Users, u64), Error>>), Error> {
+    let describe = queries::describe_user(&streams.api).await?;
+    let first = fetch::<UserRow>(
+        &streams.api,
+        "User",
+        streams.api.query_url(&queries::users(&describe))?,
+        CHAIN,
+    );
+    let sink = async {
+        context
+            .await
+            .map_err(|_| Error::internal("User's mapping never got its tables; this is a bug"))
+    };
+    let task = Task::spawn(stream_from::<UserRow, Users>(
+        Arc::clone(&streams.api),
+        streams.emitter.clone(),
+        streams.host.clone(),
+        "User",
+        first,
+        sink,
+    ));
+    Ok((describe, task))
 }
 
 async fn run(
@@ -293,15 +319,17 @@ async fn run(
         .emit(vec![mapping::tenant(&organization, api.version())])
         .await?;
 
-    // The small tables first: `User`, the longest chain, needs them, and they would otherwise
-    // wait for slots behind the first pages of the big objects.
-    let tables = tables(api).await?;
-
     let streams = Streams {
         api: Arc::clone(api),
         emitter: emitter.clone(),
         host: host.clone(),
     };
+    // `User`, the longest chain, starts as soon as describe is in; the small tables are read
+    // meanwhile, before the other big objects start, whose first pages would otherwise take
+    // the slots they need. `User`'s mapping waits for them.
+    let (send_context, context_ready) = tokio::sync::oneshot::channel();
+    let ((describe, users), tables) =
+        tokio::try_join!(start_users(&streams, context_ready), tables(api))?;
     let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(
         "PermissionSetLicenseAssign",
         queries::PERMISSION_SET_ASSIGNMENTS.to_owned(),
@@ -350,7 +378,7 @@ async fn run(
             Vec::new()
         }
     };
-    let features = tables.describe.features.clone();
+    let features = describe.features.clone();
     let mut counted_later = Vec::new();
     for field in &features {
         records.push(mapping::feature_application(field));
@@ -380,13 +408,8 @@ async fn run(
         features: features.clone(),
     };
     let holders = vec![0; features.len()];
-    let users = streams.spawn::<UserRow, _>(
-        "User",
-        queries::users(&tables.describe),
-        // The longest chain, which started last: its first page goes before any other.
-        URGENT,
-        Users { context, holders },
-    );
+    // Fails only if `User`'s stream has ended already, with the error its join returns.
+    let _ = send_context.send(Users { context, holders });
 
     let (users, _, _, login_warnings) = tokio::try_join!(
         async { users.join().await? },

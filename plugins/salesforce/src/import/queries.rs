@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use crate::import::{
     api::{SharedApi, error_code},
+    limiter::CHAIN,
     mapping::NOT_LICENSES,
     rows::{Dated, FLAG_PREFIX, QueryPage},
 };
@@ -141,9 +142,12 @@ impl UserDescribe {
     }
 }
 
-/// Describes `User`: its fields and the feature flags the org actually has.
+/// Describes `User`: its fields and the feature flags the org actually has. `User`'s page
+/// chain waits on it, so it goes before any other request ([`CHAIN`]).
 pub async fn describe_user(api: &SharedApi) -> Result<UserDescribe, Error> {
-    let describe: Describe = api.get("User", &api.describe_url("User")?).await?;
+    let describe: Describe = api
+        .get_with_priority("User", &api.describe_url("User")?, CHAIN)
+        .await?;
     Ok(UserDescribe::from(describe))
 }
 

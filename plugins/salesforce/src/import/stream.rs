@@ -3,7 +3,7 @@
 //! no more), so a big object never sits in memory whole.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, VecDeque},
     sync::{Arc, Mutex},
 };
 
@@ -130,6 +130,9 @@ where
     })
 }
 
+/// Pages a stream reads ahead while its sink is not there yet (each of at most 2,000 rows).
+pub const WAITING_PAGES: usize = 3;
+
 /// Runs `soql` to its last page through `sink`, emitting each page's records and reporting
 /// progress (stage `object`, rows done, `totalSize`); the first page asks for a slot with
 /// priority `first` ([`URGENT`] or [`EARLY`]). Returns the sink and the rows read.
@@ -146,24 +149,40 @@ where
     S: Sink<R>,
 {
     let first = fetch::<R>(&api, object, api.query_url(&soql)?, first);
-    stream_from(api, emitter, host, object, first, sink).await
+    stream_from(
+        api,
+        emitter,
+        host,
+        object,
+        first,
+        std::future::ready(Ok(sink)),
+    )
+    .await
 }
 
-/// [`stream`] from a first page already asked for (or read: [`Task::ready`]).
+/// [`stream`] from a first page already asked for (or read: [`Task::ready`]), into the sink
+/// `sink` resolves to. A query whose mapping waits for other tables (`User` for the
+/// profiles) can so start its page chain before they are read: until the sink is there, the
+/// chain goes on and up to [`WAITING_PAGES`] pages wait to be mapped.
 pub async fn stream_from<R, S>(
     api: SharedApi,
     emitter: Emitter,
     host: Host,
     object: &'static str,
     first: Task<Result<QueryPage<R>, Error>>,
-    mut sink: S,
+    sink: impl Future<Output = Result<S, Error>> + Send,
 ) -> Result<(S, u64), Error>
 where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
     let mut pending = Some(first);
-    let mut done: u64 = 0;
+    let (mut fetched, mut done) = (0_u64, 0_u64);
+    let sink_future = sink;
+    tokio::pin!(sink_future);
+    let mut sink: Option<S> = None;
+    // Pages read while the sink is not there yet, mapped once it is.
+    let mut waiting: VecDeque<QueryPage<R>> = VecDeque::new();
     while let Some(task) = pending.take() {
         let page = task.join().await??;
         host.check_cancelled()?;
@@ -173,23 +192,47 @@ where
                     "{object}: Salesforce said more rows follow but gave no nextRecordsUrl"
                 ))
             })?;
-            let rows_left = page.total_size.saturating_sub(done);
+            let rows_left = page.total_size.saturating_sub(fetched);
             pending = Some(fetch::<R>(&api, object, api.url(next)?, rows_left));
         }
-        let rows = page.records.len() as u64;
-        let mut out = RecordBatch::new();
-        sink.page(page.records, &mut out)?;
-        if pending.is_none() {
-            sink.finish(&mut out);
+        fetched += page.records.len() as u64;
+        waiting.push_back(page);
+        if sink.is_none() {
+            let now = tokio::select! {
+                biased;
+                sink = &mut sink_future => Some(sink?),
+                () = std::future::ready(()) => None,
+            };
+            match now {
+                Some(ready) => sink = Some(ready),
+                // The chain goes on meanwhile, a few pages ahead at most.
+                None if pending.is_some() && waiting.len() < WAITING_PAGES => continue,
+                None => sink = Some((&mut sink_future).await?),
+            }
         }
-        emitter.send(out).await?;
-        done += rows;
-        host.progress(&Progress {
-            stage: object.to_owned(),
-            done,
-            total: Some(page.total_size),
-        });
+        let Some(sink) = sink.as_mut() else {
+            return Err(Error::internal(
+                "a stream's sink went missing; this is a bug",
+            ));
+        };
+        while let Some(page) = waiting.pop_front() {
+            let rows = page.records.len() as u64;
+            let total = page.total_size;
+            let mut out = RecordBatch::new();
+            sink.page(page.records, &mut out)?;
+            if pending.is_none() && waiting.is_empty() {
+                sink.finish(&mut out);
+            }
+            emitter.send(out).await?;
+            done += rows;
+            host.progress(&Progress {
+                stage: object.to_owned(),
+                done,
+                total: Some(total),
+            });
+        }
     }
+    let sink = sink.ok_or_else(|| Error::internal("a stream ended before its first page"))?;
     Ok((sink, done))
 }
 

@@ -20,9 +20,9 @@ use invhost_plugin_api::{
     protocol::{ConnectionInfo, ImportRequest, ImportSummary},
     sdk::{Plugin, testing::RecordingHost},
 };
-use invhost_salesforce::{Salesforce, plugin::SOURCE_TYPE};
+use invhost_salesforce::{Salesforce, import::stream::WAITING_PAGES, plugin::SOURCE_TYPE};
 use invhost_sim_salesforce::{
-    Faults, GroundTruth, LicenseFamily, OrgSpec, SimConfig, Simulator, SyntheticOrg,
+    Faults, GroundTruth, LicenseFamily, OrgSpec, SimConfig, Simulator, SlowObject, SyntheticOrg,
 };
 use serde_json::{Value, json};
 
@@ -162,6 +162,14 @@ const ALL_READABLE: Readable = Readable {
 };
 
 /// Compares everything emitted with the ground truth.
+/// What `recording` holds equals `sim`'s ground truth, every object readable.
+fn assert_recorded_matches_truth(sim: &Simulator, recording: &RecordingHost) {
+    let truth = sim.ground_truth().expect("an org");
+    let org = sim.control().org().expect("an org");
+    let inventory = Inventory::of(&recording.recorded().records);
+    assert_matches_truth(&inventory, &truth, &org, ALL_READABLE);
+}
+
 fn assert_matches_truth(
     inventory: &Inventory,
     truth: &GroundTruth,
@@ -446,6 +454,55 @@ async fn an_import_equals_the_ground_truth() {
 }
 
 #[tokio::test]
+async fn users_pages_are_read_while_the_small_tables_are_and_mapped_once_they_are_in() {
+    let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    // The frozen users' query answers late: `User`'s chain, the longest, must not wait for it.
+    sim.control().set_faults(Faults {
+        slow_object: Some(SlowObject {
+            object: "UserLogin".into(),
+            delay_ms: 2_000,
+        }),
+        ..Faults::default()
+    });
+    let recording = RecordingHost::new();
+
+    run(settings, &recording.host()).await.expect("imports");
+
+    let served = sim.control().served_pages();
+    let frozen_at = served
+        .iter()
+        .position(|object| *object == "UserLogin")
+        .expect("UserLogin was read");
+    let users_before = served[..frozen_at]
+        .iter()
+        .filter(|object| **object == "User")
+        .count();
+    // The first page, the pages read ahead while the mapping waited, and the one in flight.
+    assert!(
+        USERS.div_ceil(PAGE) > WAITING_PAGES + 1,
+        "enough pages to see the bound"
+    );
+    assert_eq!(
+        users_before,
+        WAITING_PAGES + 1,
+        "User's pages served before UserLogin: {served:?}"
+    );
+    // No other big object starts before the small tables are read.
+    assert!(
+        served[..frozen_at].iter().all(|object| ![
+            "LoginHistory",
+            "PermissionSetLicenseAssign",
+            "UserPackageLicense"
+        ]
+        .contains(object)),
+        "{served:?}"
+    );
+    // Rows fetched before the frozen users were known are mapped with them.
+    assert_recorded_matches_truth(&sim, &recording);
+}
+
+#[tokio::test]
 async fn an_expired_session_is_refreshed_once_and_the_same_page_resumed() {
     let sim = org_sim(
         USERS,
@@ -470,14 +527,7 @@ async fn an_expired_session_is_refreshed_once_and_the_same_page_resumed() {
 
     assert_eq!(sim.control().faults(), Faults::default(), "the fault fired");
     let recorded = recording.recorded();
-    let truth = sim.ground_truth().expect("an org");
-    let org = sim.control().org().expect("an org");
-    assert_matches_truth(
-        &Inventory::of(&recorded.records),
-        &truth,
-        &org,
-        ALL_READABLE,
-    );
+    assert_recorded_matches_truth(&sim, &recording);
     assert_eq!(summary.api_calls, Some(sim.control().api_calls() - before));
     // One rotation at the start, one at the refresh; the last one stored is the valid one.
     let updates = &recorded.secret_updates;
