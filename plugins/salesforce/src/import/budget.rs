@@ -11,8 +11,9 @@
 //!
 //! Before each request, [`Budget::reserve`] refuses when this run's calls, those in flight
 //! included, plus the next one would exceed `api_budget_percent` % of the org's `MAX`. The
-//! first request of a run is made before `MAX` is known (the import makes it alone), so the
-//! rule applies from the second request on.
+//! first two requests of a run are made at once before `MAX` is known (`Organization` and
+//! describe `User`, alone), so the rule applies from the third request on: a budget of fewer
+//! than two calls can be exceeded by one.
 
 use std::sync::Mutex;
 

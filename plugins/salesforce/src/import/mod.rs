@@ -3,11 +3,12 @@
 //! 1. The access token is refreshed (a rotated refresh token is stored first, as in the
 //!    connection test), and the newest API version is picked from the (unbilled) versions
 //!    list.
-//! 2. `Organization` is read alone: its answer's `Sforce-Limit-Info` tells the org's daily
-//!    allowance before anything runs in parallel ([`budget`]).
-//! 3. `User` is described, and its page chain, the longest, starts at once (with the feature
-//!    flags describe found, so a flag the org lacks is never selected): describe and its first
-//!    page go before any other request ([`limiter::CHAIN`]). Meanwhile the small tables are
+//! 2. `Organization` is read, and `User` described, at once and alone: their answers'
+//!    `Sforce-Limit-Info` tells the org's daily allowance before anything else runs
+//!    ([`budget`]).
+//! 3. `User`'s page chain, the longest, starts (with the feature flags describe found, so a
+//!    flag the org lacks is never selected), its first page before any other request
+//!    ([`limiter::CHAIN`]). Meanwhile the small tables are
 //!    read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`, `PackageLicense`,
 //!    the frozen `UserLogin` rows, and the latest `ActiveFeatureLicenseMetric` and
 //!    `ActivePermSetLicenseMetric` snapshots ([`limiter::URGENT`]). `UserLogin` and the metrics
@@ -273,17 +274,21 @@ async fn tables(api: &SharedApi) -> Result<Tables, Error> {
     })
 }
 
-/// `User`'s page chain, started as soon as describe is in: its first page goes before the
-/// small tables, and its mapping waits for them (`context`, sent once they are read).
-async fn start_users(
+/// `User`'s stream: its sink (with the feature holders counted) and the rows read.
+type UsersTask = Task<Result<(Users, u64), Error>>;
+
+/// `User`'s page chain, the longest, started at once (its first page before any other
+/// request waiting for a slot); its mapping waits for the small tables (`context`, sent once
+/// they are read).
+fn start_users(
     streams: &Streams,
+    describe: &UserDescribe,
     context: tokio::sync::oneshot::Receiver<Users>,
-) -> Result<(UserDescribe, Task<Result<(Users, u64), Error>>), Error> {
-    let describe = queries::describe_user(&streams.api).await?;
+) -> Result<UsersTask, Error> {
     let first = fetch::<UserRow>(
         &streams.api,
         "User",
-        streams.api.query_url(&queries::users(&describe))?,
+        streams.api.query_url(&queries::users(describe))?,
         CHAIN,
     );
     let sink = async {
@@ -291,15 +296,14 @@ async fn start_users(
             .await
             .map_err(|_| Error::internal("User's mapping never got its tables; this is a bug"))
     };
-    let task = Task::spawn(stream_from::<UserRow, Users>(
+    Ok(Task::spawn(stream_from::<UserRow, Users>(
         Arc::clone(&streams.api),
         streams.emitter.clone(),
         streams.host.clone(),
         "User",
         first,
         sink,
-    ));
-    Ok((describe, task))
+    )))
 }
 
 async fn run(
@@ -310,8 +314,13 @@ async fn run(
     let emitter = Emitter::new(host.clone());
     let mut warnings = Vec::new();
 
-    let organization = collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION)
-        .await?
+    // The two requests made before the org's allowance is known ([`budget`]); `User`'s
+    // chain waits for describe.
+    let (organization, describe) = tokio::try_join!(
+        collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION),
+        queries::describe_user(api),
+    )?;
+    let organization = organization
         .into_iter()
         .next()
         .ok_or_else(|| Error::upstream("Organization: Salesforce answered no row"))?;
@@ -324,12 +333,12 @@ async fn run(
         emitter: emitter.clone(),
         host: host.clone(),
     };
-    // `User`, the longest chain, starts as soon as describe is in; the small tables are read
-    // meanwhile, before the other big objects start, whose first pages would otherwise take
-    // the slots they need. `User`'s mapping waits for them.
+    // `User`, the longest chain, starts now; the small tables are read meanwhile, before the
+    // other big objects start, whose first pages would otherwise take the slots they need.
+    // `User`'s mapping waits for them.
     let (send_context, context_ready) = tokio::sync::oneshot::channel();
-    let ((describe, users), tables) =
-        tokio::try_join!(start_users(&streams, context_ready), tables(api))?;
+    let users = start_users(&streams, &describe, context_ready)?;
+    let tables = tables(api).await?;
     let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(
         "PermissionSetLicenseAssign",
         queries::PERMISSION_SET_ASSIGNMENTS.to_owned(),
