@@ -210,6 +210,29 @@ fn decoded_body<B: AsRef<[u8]> + Into<Vec<u8>>>(
     })
 }
 
+/// The first `want` bytes (or fewer) of a body, inflated when its `Content-Encoding` is gzip:
+/// enough to look at the start of a big answer without inflating all of it. Damaged gzip
+/// gives what could be inflated before the damage (reading the whole body finds the damage).
+pub fn body_prefix(headers: &reqwest::header::HeaderMap, body: &[u8], want: usize) -> Vec<u8> {
+    if !is_gzip(headers) {
+        return body.get(..want).unwrap_or(body).to_vec();
+    }
+    let mut inflater = flate2::Decompress::new_gzip(15);
+    let mut prefix = Vec::with_capacity(want);
+    let mut input = body;
+    while prefix.len() < want && !input.is_empty() {
+        let before = inflater.total_in();
+        let status = inflater.decompress_vec(input, &mut prefix, flate2::FlushDecompress::None);
+        let consumed = usize::try_from(inflater.total_in() - before).unwrap_or(input.len());
+        input = input.get(consumed..).unwrap_or_default();
+        match status {
+            Ok(flate2::Status::Ok) if consumed > 0 => {}
+            _ => break,
+        }
+    }
+    prefix
+}
+
 /// What [`Http::exchange_encoded`] does with a gzip body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -524,6 +547,28 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(data).expect("compresses");
         encoder.finish().expect("compresses")
+    }
+
+    #[test]
+    fn a_body_prefix_inflates_only_the_start() {
+        let page: Vec<u8> = (0..200_000u32)
+            .flat_map(|n| format!("{{\"n\":{n}}},").into_bytes())
+            .collect();
+        let compressed = gzipped(&page);
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(body_prefix(&headers, &page, 100), page[..100]);
+        assert_eq!(body_prefix(&headers, b"short", 100), b"short");
+        headers.insert(
+            reqwest::header::CONTENT_ENCODING,
+            reqwest::header::HeaderValue::from_static("gzip"),
+        );
+        assert_eq!(body_prefix(&headers, &compressed, 1024), page[..1024]);
+        // A body cut short gives what it holds; garbage gives nothing.
+        let cut = &compressed[..compressed.len() / 2];
+        let start = body_prefix(&headers, cut, 1024);
+        assert_eq!(start, page[..start.len()]);
+        assert!(!start.is_empty());
+        assert!(body_prefix(&headers, b"not gzip at all", 1024).is_empty());
     }
 
     #[test]

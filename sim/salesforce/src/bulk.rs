@@ -44,7 +44,9 @@ use serde_json::{Value, json};
 use crate::data::SyntheticOrg;
 use crate::query::{Plan, parse};
 use crate::rest::refused;
-use crate::rest_query::{accepts_gzip, error, positions, query_error, result_set, version_of};
+use crate::rest_query::{
+    ChainOf, accepts_gzip, error, positions, query_error, result_set, version_of,
+};
 use crate::state::{ApiRefusal, Shared};
 
 /// The routes of this module, inside `/services/data/vNN.N`.
@@ -229,7 +231,11 @@ async fn create(
     };
     let id = state.open_job(job);
     match state.jobs.get(&id) {
-        Some(job) => Json(job_info(&id, job)).into_response(),
+        Some(job) => {
+            let mut answer = Json(job_info(&id, job)).into_response();
+            answer.extensions_mut().insert(ChainOf(id));
+            answer
+        }
         None => no_such_job(),
     }
 }

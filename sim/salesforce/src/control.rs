@@ -34,7 +34,7 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
 /// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N, "gzip_answers": N, "bulk_jobs": N}` (queries: `query`/`queryAll` requests and next pages answered; gzip_answers: pages, describes and Bulk API 2.0 result sets sent gzipped; bulk_jobs: Bulk API 2.0 query jobs created) |
-/// | `GET /__sim/chains` | | `{"longest_chain": N}`: the most pages one query has served so far, or the most requests one Bulk API 2.0 job took (creation, polls, result sets, deletion) if more |
+/// | `GET /__sim/chains` | | `{"longest_chain": N, "longest_chain_served_ms": T}`: the most pages one query has served so far, or the most requests one Bulk API 2.0 job took (creation, polls, result sets, deletion) if more; and the time the chain or job with the most requests spent in the simulator (each request from arrival, latency included, to its answer built) |
 /// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
 /// | `GET /__sim/faults` | | the armed [`Faults`] |
 /// | `GET /__sim/ground-truth` | | [`GroundTruth`] as JSON, or `null` without an org |
@@ -120,6 +120,14 @@ impl Control {
     /// chain of calls (creation, polls, result sets, deletion).
     pub fn longest_chain(&self) -> u64 {
         self.shared.lock().longest_chain()
+    }
+
+    /// The time the longest chain (the query chain or Bulk API 2.0 job with the most
+    /// requests) spent in the simulator: each request from its arrival (so the latency
+    /// included) to its answer built. What a client issuing those requests one after the
+    /// other waits at least.
+    pub fn longest_chain_served(&self) -> std::time::Duration {
+        self.shared.lock().longest_chain_served()
     }
 
     /// Arms `faults`, replacing those armed before ([`Faults`]).
@@ -235,5 +243,8 @@ async fn stats(State(control): State<Control>) -> Json<Value> {
 }
 
 async fn chains(State(control): State<Control>) -> Json<Value> {
-    Json(json!({"longest_chain": control.longest_chain()}))
+    Json(json!({
+        "longest_chain": control.longest_chain(),
+        "longest_chain_served_ms": control.longest_chain_served().as_secs_f64() * 1000.0,
+    }))
 }

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::debug;
 
+use crate::rest_query::ChainOf;
 use crate::state::{ApiRefusal, ApiUsage, Shared};
 
 pub(crate) use crate::rest_query::{describe, query, query_more};
@@ -122,6 +123,7 @@ async fn limits(State(shared): State<Arc<Shared>>) -> Json<Value> {
 /// Admits (or refuses) a data call; see the module docs. Armed one-shot faults
 /// ([`crate::Faults`]) answer before admission, so they are not counted.
 async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let arrived = std::time::Instant::now();
     let latency = shared.lock().faults.latency_ms;
     if latency > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
@@ -138,7 +140,17 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
     };
     match admitted {
         Ok((usage, true)) => {
+            // A Bulk API 2.0 job's requests after its creation name it in their path.
+            let job = job_in_path(request.uri().path());
             let response = next.run(request).await;
+            let chain = response
+                .extensions()
+                .get::<ChainOf>()
+                .map(|chain| chain.0.clone())
+                .or(job);
+            if let Some(chain) = chain {
+                shared.lock().add_served(&chain, arrived.elapsed());
+            }
             // A session the handler ended (a fault) is refused like any other: no usage.
             if response.status() == StatusCode::UNAUTHORIZED {
                 return response;
@@ -154,6 +166,13 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
             refused(refusal)
         }
     }
+}
+
+/// The job id in `.../jobs/query/{id}` and `.../jobs/query/{id}/results`.
+fn job_in_path(path: &str) -> Option<String> {
+    let (_, rest) = path.split_once("/jobs/query/")?;
+    let id = rest.split('/').next()?;
+    (!id.is_empty()).then(|| id.to_owned())
 }
 
 /// The armed rate-limit, 503 or HTML fault, cleared as it fires.

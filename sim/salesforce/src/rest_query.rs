@@ -301,6 +301,8 @@ fn serve_page(
     let done = delivered >= chain.total || positions.is_empty();
     let total = chain.total;
     let mut next_records_url = None;
+    // The chain this page belongs to: the one it came from, or the one it opens.
+    let mut chain_id = id.clone();
     shared.lock().log_served_page(plan.obj.name());
     if !done {
         chain.pages.insert(delivered, (next, page_no + 1));
@@ -315,6 +317,7 @@ fn serve_page(
             None => state.open_chain(chain),
         };
         next_records_url = Some(format!("/services/data/v{version}/query/{id}-{delivered}"));
+        chain_id = Some(id);
     }
     let body = PageBody {
         total_size: total,
@@ -327,8 +330,17 @@ fn serve_page(
             version,
         },
     };
-    json_answer(shared, &body, gzip)
+    let mut answer = json_answer(shared, &body, gzip);
+    if let Some(id) = chain_id {
+        answer.extensions_mut().insert(ChainOf(id));
+    }
+    answer
 }
+
+/// The query chain or Bulk API 2.0 job an answer belongs to, for the time served per chain
+/// ([`crate::Control::longest_chain_served`]).
+#[derive(Debug, Clone)]
+pub(crate) struct ChainOf(pub(crate) String);
 
 /// A page as Salesforce writes it: `totalSize`, `done`, `nextRecordsUrl` while not done,
 /// `records`.

@@ -244,6 +244,9 @@ pub(crate) struct State {
     gzip_answers: u64,
     /// The object of each query page served, in the order served.
     served_pages: Vec<&'static str>,
+    /// Per query chain (locator id) and Bulk API 2.0 job (job id): its requests answered, and
+    /// their time in the simulator, from arrival (the latency included) to the answer built.
+    served_chains: HashMap<String, (u64, std::time::Duration)>,
     /// Faults armed for the next calls.
     pub(crate) faults: Faults,
     /// Open query chains by locator id.
@@ -284,6 +287,7 @@ impl State {
             queries: 0,
             gzip_answers: 0,
             served_pages: Vec::new(),
+            served_chains: HashMap::new(),
             faults: Faults::default(),
             chains: HashMap::new(),
             next_chain: 0,
@@ -331,6 +335,23 @@ impl State {
 
     pub(crate) fn gzip_answers(&self) -> u64 {
         self.gzip_answers
+    }
+
+    /// Adds one request of the chain or job `id` that took `took` in the simulator.
+    pub(crate) fn add_served(&mut self, id: &str, took: std::time::Duration) {
+        let entry = self.served_chains.entry(id.to_owned()).or_default();
+        entry.0 += 1;
+        entry.1 += took;
+    }
+
+    /// The time in the simulator of the chain or job that had the most requests answered
+    /// (the longer time among equals): what a client issuing them one after the other waits
+    /// at least, latency and the simulator's own work on each answer included.
+    pub(crate) fn longest_chain_served(&self) -> std::time::Duration {
+        self.served_chains
+            .values()
+            .max()
+            .map_or(std::time::Duration::ZERO, |(_, took)| *took)
     }
 
     pub(crate) fn log_served_page(&mut self, object: &'static str) {

@@ -31,7 +31,7 @@ use url::Url;
 
 use crate::{
     auth::{OAuth, Rotation},
-    client::{Answer, Encoding, Http},
+    client::{Answer, Encoding, Http, gunzip, is_gzip},
     import::{
         budget::{Budget, LimitInfo, parse_limit_info},
         limiter::{Limiter, URGENT},
@@ -169,6 +169,18 @@ pub enum Read<T> {
 /// Reads the body of a 2xx answer while reading `object`: JSON ([`read_json`]), CSV, nothing.
 pub type Reader<T> = fn(&str, &Answer) -> Result<Read<T>, Error>;
 
+/// Looks at a successful answer as soon as it is in, before it is read: a query page's
+/// `nextRecordsUrl`, so that the next page is asked for meanwhile
+/// ([`stream`](mod@crate::import::stream)).
+#[derive(Clone, Copy)]
+pub struct Peek<'a>(pub &'a (dyn Fn(&Answer) + Sync));
+
+impl std::fmt::Debug for Peek<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Peek")
+    }
+}
+
 /// A request of an import: what [`Api::call`] sends.
 #[derive(Debug, Clone, Copy)]
 pub struct Call<'a> {
@@ -183,6 +195,8 @@ pub struct Call<'a> {
     /// What to do with a gzip body ([`Encoding::KeepGzip`] for a reader that inflates as it
     /// reads).
     pub encoding: Encoding,
+    /// Called with each successful answer before `read` reads it.
+    pub peek: Option<Peek<'a>>,
 }
 
 impl<'a> Call<'a> {
@@ -194,6 +208,7 @@ impl<'a> Call<'a> {
             body: None,
             accept: "application/json",
             encoding: Encoding::Inflate,
+            peek: None,
         }
     }
 }
@@ -290,14 +305,18 @@ impl Api {
 
     /// GETs `url` while reading `object` and parses the answer as `T`; see the module docs.
     /// Goes before requests of known size when slots are short ([`URGENT`]).
-    pub async fn get<T: DeserializeOwned>(&self, object: &str, url: &Url) -> Result<T, Error> {
+    pub async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        object: &str,
+        url: &Url,
+    ) -> Result<T, Error> {
         self.get_with_priority(object, url, URGENT).await
     }
 
     /// [`Api::get`] for a request whose query has about `priority` rows still to read: when
     /// more requests wait than there are slots, the longest query goes first
     /// ([`crate::import::limiter`]).
-    pub async fn get_with_priority<T: DeserializeOwned>(
+    pub async fn get_with_priority<T: DeserializeOwned + Send + 'static>(
         &self,
         object: &str,
         url: &Url,
@@ -310,7 +329,7 @@ impl Api {
     /// Sends `call` while reading `object` (the same path as [`Api::get`]: budget, slots,
     /// session refresh, retries) and reads a successful answer with `read`. A POST is retried
     /// like a GET: a Bulk API 2.0 job created twice costs one more job, nothing else.
-    pub async fn call<T>(
+    pub async fn call<T: Send + 'static>(
         &self,
         object: &str,
         call: Call<'_>,
@@ -380,7 +399,7 @@ impl Api {
     }
 
     /// One request: cancellation, budget and concurrency first, then the answer sorted.
-    async fn attempt<T>(
+    async fn attempt<T: Send + 'static>(
         &self,
         object: &str,
         call: Call<'_>,
@@ -389,7 +408,7 @@ impl Api {
         read: Reader<T>,
     ) -> Result<Attempt<T>, Error> {
         self.host.check_cancelled()?;
-        let _permit = self.in_flight.acquire(priority).await?;
+        let permit = self.in_flight.acquire(priority).await?;
         self.host.check_cancelled()?;
         self.budget.reserve(object)?;
         let mut request = self
@@ -444,9 +463,28 @@ impl Api {
                 };
             }
         };
-        sort(object, &answer, &code, reported, read)
+        // The answer is in: the slot goes to the next request while this one is read.
+        drop(permit);
+        if let Some(Peek(peek)) = call.peek
+            && answer.status.is_success()
+        {
+            peek(&answer);
+        }
+        if answer.body.len() < READ_INLINE_BYTES {
+            return sort(object, &answer, &code, reported, read);
+        }
+        // Reading a big answer (a page of 2,000 rows, a result set) is CPU work of milliseconds:
+        // on the blocking pool, so that the runtime's workers go on sending requests and
+        // taking answers meanwhile.
+        let object = object.to_owned();
+        tokio::task::spawn_blocking(move || sort(&object, &answer, &code, reported, read))
+            .await
+            .map_err(|error| Error::internal(format!("reading an answer failed: {error}")))?
     }
 }
+
+/// Answers smaller than this are read on the runtime's worker (errors, job infos, describe).
+const READ_INLINE_BYTES: usize = 64 << 10;
 
 /// Sorts an answer into a value, an expired session, a retry, or an error.
 fn sort<T>(
@@ -517,18 +555,36 @@ fn sort<T>(
 }
 
 /// Reads a successful answer as JSON of type `T` (every query page, describe and job info).
+/// A body still gzipped ([`Encoding::KeepGzip`]) is inflated first.
 pub fn read_json<T: DeserializeOwned>(object: &str, answer: &Answer) -> Result<Read<T>, Error> {
+    let inflated;
+    let body = if is_gzip(&answer.headers) {
+        inflated = match gunzip(&answer.body) {
+            Ok(body) => body,
+            Err(error) => {
+                // Worth asking again; if it keeps happening, the message ends the run.
+                return Ok(Read::Retry(format!(
+                    "Salesforce's answer is not valid gzip ({error}): it was cut off or damaged \
+                     on the way; if it keeps happening, a proxy or gateway may be altering \
+                     Salesforce's answers (check proxy.server)"
+                )));
+            }
+        };
+        &inflated
+    } else {
+        &answer.body
+    };
     // Checked as UTF-8 once, as a whole: serde_json reading bytes would check every string
     // (and every key) on its own, a visible share of an import's CPU. A body that is not UTF-8
     // throughout is read as bytes, as before: serde_json then checks only the strings it
     // keeps, so bad bytes in a field the import ignores do not matter.
-    match std::str::from_utf8(&answer.body).map_or_else(
-        |_| serde_json::from_slice::<T>(&answer.body),
+    match std::str::from_utf8(body).map_or_else(
+        |_| serde_json::from_slice::<T>(body),
         serde_json::from_str::<T>,
     ) {
         Ok(value) => Ok(Read::Done(value)),
         Err(error) => {
-            let html = answer.body.trim_ascii_start().starts_with(b"<");
+            let html = body.trim_ascii_start().starts_with(b"<");
             if html {
                 Ok(Read::Retry(
                     "Salesforce answered an HTML page instead of JSON (maintenance?)".to_owned(),
@@ -616,6 +672,44 @@ mod tests {
         match check(status, body) {
             Err(error) => error,
             Ok(_) => panic!("{status} {body}: not an error"),
+        }
+    }
+
+    #[test]
+    fn a_body_kept_gzipped_is_inflated_and_damaged_gzip_asked_for_again() {
+        use std::io::Write as _;
+        #[derive(Debug, serde::Deserialize)]
+        struct Kept {
+            a: String,
+        }
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(br#"{"a":"x"}"#).expect("compresses");
+        let compressed = encoder.finish().expect("compresses");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::CONTENT_ENCODING,
+            reqwest::header::HeaderValue::from_static("gzip"),
+        );
+        let sorted = |body: &[u8]| {
+            let answer = Answer {
+                status: reqwest::StatusCode::OK,
+                headers: headers.clone(),
+                body: body.to_vec(),
+            };
+            sort::<Kept>("User", &answer, &ApiErrorBody::default(), None, read_json)
+        };
+        match sorted(&compressed) {
+            Ok(Attempt::Done(kept)) => assert_eq!(kept.a, "x"),
+            other => panic!("not read: {:?}", other.map(|_| ()).err()),
+        }
+        match sorted(&compressed[..compressed.len() - 6]) {
+            Ok(Attempt::Retry(transient)) => assert!(
+                transient.cause.contains("not valid gzip")
+                    && transient.cause.contains("proxy.server"),
+                "{}",
+                transient.cause
+            ),
+            other => panic!("not retried: {:?}", other.map(|_| ()).err()),
         }
     }
 

@@ -31,6 +31,52 @@ pub struct QueryPage<R> {
     pub records: Vec<R>,
 }
 
+/// What the start of a query page says about the page after it: enough to ask for that page
+/// before this one is read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageStart {
+    /// `totalSize`.
+    pub total_size: u64,
+    /// `nextRecordsUrl`.
+    pub next_records_url: String,
+}
+
+impl PageStart {
+    /// Reads the first bytes of a page's JSON when they hold `totalSize`, `"done": false` and
+    /// `nextRecordsUrl` before `records`, the order Salesforce writes them in; `None`
+    /// otherwise (a last page, another order, an escaped URL), and the page is read whole
+    /// before the next one is asked for. What the whole page says is checked against it.
+    pub fn read(prefix: &[u8]) -> Option<Self> {
+        let text = match std::str::from_utf8(prefix) {
+            Ok(text) => text,
+            // A prefix may end inside a character.
+            Err(error) => std::str::from_utf8(prefix.get(..error.valid_up_to())?).ok()?,
+        };
+        let head = &text[..text.find(r#""records""#)?];
+        let value = |key: &str| -> Option<&str> {
+            let at = head.find(key)? + key.len();
+            Some(head[at..].trim_start().strip_prefix(':')?.trim_start())
+        };
+        let total = value(r#""totalSize""#)?;
+        let digits = total
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(total.len());
+        let total_size = total[..digits].parse().ok()?;
+        if !value(r#""done""#)?.starts_with("false") {
+            return None;
+        }
+        let url = value(r#""nextRecordsUrl""#)?.strip_prefix('"')?;
+        let url = &url[..url.find('"')?];
+        if url.is_empty() || url.contains('\\') {
+            return None;
+        }
+        Some(PageStart {
+            total_size,
+            next_records_url: url.to_owned(),
+        })
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -398,6 +444,37 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn a_page_start_names_the_next_page_only_when_it_comes_before_the_records() {
+        let url = "/services/data/v62.0/query/01gD0000002HU6KIAW-2000";
+        let page = format!(
+            r#"{{"totalSize":5000,"done":false,"nextRecordsUrl":"{url}","records":[{{"Id":"x"}}]}}"#
+        );
+        let expected = PageStart {
+            total_size: 5000,
+            next_records_url: url.to_owned(),
+        };
+        assert_eq!(PageStart::read(page.as_bytes()), Some(expected.clone()));
+        // Spaces and line breaks between the parts, and a prefix that ends in the records.
+        let spaced = format!(
+            "{{\n  \"totalSize\" : 5000,\n  \"done\" : false,\n  \"nextRecordsUrl\" : \"{url}\",\n  \"records\" : [ {{\"Name\":\"Ré"
+        );
+        let cut = &spaced.as_bytes()[..spaced.len() - 1];
+        assert_eq!(PageStart::read(cut), Some(expected));
+        for other in [
+            // The last page, a prefix without the records' key yet, records first, an escaped
+            // URL, no total.
+            r#"{"totalSize":5000,"done":true,"records":[]}"#.to_owned(),
+            format!(r#"{{"totalSize":5000,"done":false,"nextRecordsUrl":"{url}""#),
+            format!(r#"{{"records":[],"totalSize":5000,"done":false,"nextRecordsUrl":"{url}"}}"#),
+            r#"{"totalSize":5000,"done":false,"nextRecordsUrl":"\/services\/data","records":[]}"#
+                .to_owned(),
+            format!(r#"{{"done":false,"nextRecordsUrl":"{url}","records":[]}}"#),
+        ] {
+            assert_eq!(PageStart::read(other.as_bytes()), None, "{other}");
+        }
+    }
 
     #[test]
     fn datetimes_in_every_form_salesforce_and_others_write() {

@@ -1,6 +1,12 @@
 //! Reading a query page by page: each page is mapped to records, emitted and dropped before
 //! the one after it is mapped, while the next page is already being fetched (one page ahead,
 //! no more), so a big object never sits in memory whole.
+//!
+//! A page chain is only as fast as the time from one answer to the next request. So the next
+//! page is asked for as soon as an answer is in: its first kilobyte is inflated and read for
+//! `nextRecordsUrl` ([`PageStart`]), before the page is inflated and decoded whole, which
+//! happens on the blocking pool ([`Api::call`]) so that the runtime's workers stay free to
+//! send requests and take answers. The whole page's `nextRecordsUrl` is checked against it.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -9,12 +15,21 @@ use std::{
 
 use invhost_plugin_api::{Error, Host, model::Record, protocol::Progress, sdk::RecordBatch};
 use serde::de::DeserializeOwned;
-use tokio::task::JoinHandle;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tracing::warn;
 use url::Url;
 
 #[cfg(doc)]
+use crate::import::api::Api;
+#[cfg(doc)]
 use crate::import::limiter::{EARLY, URGENT};
-use crate::import::{api::SharedApi, rows::QueryPage};
+use crate::{
+    client::{Answer, Encoding, body_prefix},
+    import::{
+        api::{Call, Peek, SharedApi, read_json},
+        rows::{PageStart, QueryPage},
+    },
+};
 
 /// Aborts its task when dropped: a prefetch nobody waits for any more (the import failed or
 /// was cancelled) stops instead of spending API calls.
@@ -130,6 +145,50 @@ where
     })
 }
 
+/// A page being fetched, and, when its start names the page after it, that start as soon as
+/// the answer is in (before the page is inflated and decoded).
+struct Fetching<R> {
+    page: Task<Result<QueryPage<R>, Error>>,
+    start: Option<oneshot::Receiver<PageStart>>,
+}
+
+/// How much of an answer is inflated to find where the next page is: the page's start, well
+/// before its first record.
+const START_BYTES: usize = 1024;
+
+/// [`fetch`] of a page whose start, once the answer is in, is sent on ahead
+/// ([`PageStart`]), so the page after it can be asked for while this one is decoded.
+fn fetch_next<R>(api: &SharedApi, object: &'static str, url: Url, priority: u64) -> Fetching<R>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    let api = Arc::clone(api);
+    let (found, start) = oneshot::channel();
+    let page = Task::spawn(async move {
+        // Sent once: an answer asked for again (cut short) names the same next page.
+        let found = Mutex::new(Some(found));
+        let peek = |answer: &Answer| {
+            let prefix = body_prefix(&answer.headers, &answer.body, START_BYTES);
+            if let Some(start) = PageStart::read(&prefix)
+                && let Some(found) = found.lock().unwrap_or_else(|e| e.into_inner()).take()
+            {
+                let _ = found.send(start);
+            }
+        };
+        let call = Call {
+            encoding: Encoding::KeepGzip,
+            peek: Some(Peek(&peek)),
+            ..Call::get(&url)
+        };
+        api.call(object, call, priority, read_json::<QueryPage<R>>)
+            .await
+    });
+    Fetching {
+        page,
+        start: Some(start),
+    }
+}
+
 /// Pages a stream reads ahead while its sink is not there yet (each of at most 2,000 rows).
 pub const WAITING_PAGES: usize = 3;
 
@@ -176,14 +235,30 @@ where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
-    let mut pending = Some(first);
+    let mut pending = Some(Fetching {
+        page: first,
+        start: None,
+    });
     let (mut fetched, mut done) = (0_u64, 0_u64);
     let sink_future = sink;
     tokio::pin!(sink_future);
     let mut sink: Option<S> = None;
     // Pages read while the sink is not there yet, mapped once it is.
     let mut waiting: VecDeque<QueryPage<R>> = VecDeque::new();
-    while let Some(task) = pending.take() {
+    while let Some(Fetching { page: task, start }) = pending.take() {
+        // The next page is asked for as soon as this answer's start names it.
+        let mut ahead = None;
+        if let Some(Ok(start)) = match start {
+            Some(start) => Some(start.await),
+            None => None,
+        } {
+            let rows_left = start.total_size.saturating_sub(fetched);
+            let url = api.url(&start.next_records_url)?;
+            ahead = Some((
+                start.next_records_url,
+                fetch_next::<R>(&api, object, url, rows_left),
+            ));
+        }
         let page = task.join().await??;
         host.check_cancelled()?;
         if !page.done {
@@ -192,8 +267,19 @@ where
                     "{object}: Salesforce said more rows follow but gave no nextRecordsUrl"
                 ))
             })?;
-            let rows_left = page.total_size.saturating_sub(fetched);
-            pending = Some(fetch::<R>(&api, object, api.url(next)?, rows_left));
+            pending = Some(match ahead.take() {
+                Some((asked, fetching)) if asked == next => fetching,
+                asked => {
+                    if asked.is_some() {
+                        warn!(
+                            object,
+                            "A page's start named another next page than the page did."
+                        );
+                    }
+                    let rows_left = page.total_size.saturating_sub(fetched);
+                    fetch_next::<R>(&api, object, api.url(next)?, rows_left)
+                }
+            });
         }
         fetched += page.records.len() as u64;
         waiting.push_back(page);

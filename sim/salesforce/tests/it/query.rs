@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::time::{Duration, Instant};
 
-use invhost_sim_salesforce::{Faults, LicenseFamily, OrgSpec, SimConfig};
+use invhost_sim_salesforce::{Faults, LicenseFamily, OrgSpec, SimConfig, SlowObject};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -704,4 +704,45 @@ async fn lasting_outages_and_session_expiry_on_the_next_long_query() {
         .get(text(&first, "nextRecordsUrl"), Some(token))
         .await;
     assert_eq!(second.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn pages_served_are_logged_and_the_longest_chain_timed_and_one_object_slowed() {
+    let harness = Harness::start(org_config(1000, 300)).await;
+    let tokens = harness.authorize().await;
+    let token = text(&tokens, "access_token");
+    let control = harness.sim.control();
+    control.set_faults(Faults {
+        latency_ms: 20,
+        slow_object: Some(SlowObject {
+            object: "User".into(),
+            delay_ms: 30,
+        }),
+        ..Faults::default()
+    });
+    let (_, _, pages) = harness.walk(token, "SELECT Id FROM User").await;
+    assert_eq!(pages, 4);
+    let (_, _, profiles) = harness.walk(token, "SELECT Id FROM Profile").await;
+    assert_eq!(
+        control.served_pages(),
+        [vec!["User"; 4], vec!["Profile"; profiles]].concat()
+    );
+    assert_eq!(control.longest_chain(), 4);
+    // Each page of the chain waited its latency and the slowed object's delay at least.
+    let served = control.longest_chain_served();
+    assert!(served >= Duration::from_millis(4 * 50), "{served:?}");
+    let chains = harness
+        .get("/__sim/chains", None)
+        .await
+        .json::<Value>()
+        .await
+        .expect("JSON");
+    assert_eq!(chains["longest_chain"], 4);
+    assert!(
+        chains["longest_chain_served_ms"]
+            .as_f64()
+            .expect("a number")
+            >= 200.0,
+        "{chains}"
+    );
 }
