@@ -301,8 +301,8 @@ impl Http {
     }
 
     /// [`Http::exchange_bytes`]; with [`Encoding::KeepGzip`] a successful gzip answer keeps its
-    /// compressed body and its `Content-Encoding` (for a caller that inflates as it reads, so
-    /// that a big body is never held inflated). Failed answers are always inflated: their error
+    /// compressed body and its `Content-Encoding` (for a caller that inflates it later, off the
+    /// runtime's workers, or only its start). Failed answers are always inflated: their error
     /// bodies are read.
     pub async fn exchange_encoded(
         &self,

@@ -161,9 +161,14 @@ struct Transient {
 pub enum Read<T> {
     /// The value.
     Done(T),
-    /// The answer was damaged or incomplete (cut short, an HTML page): worth asking again.
-    /// The text says what was wrong, for the operator.
+    /// The answer was incomplete or not what was asked for (cut short, an HTML page): worth
+    /// asking again. The text says what was wrong, for the operator; if the retries run out,
+    /// the run fails as `upstream`.
     Retry(String),
+    /// The answer's gzip stream was damaged on the way: worth asking again; if the retries run
+    /// out, the run fails as `network`, as an answer inflated on arrival does
+    /// ([`Encoding::Inflate`]).
+    Damaged(String),
 }
 
 /// Reads the body of a 2xx answer while reading `object`: JSON ([`read_json`]), CSV, nothing.
@@ -192,8 +197,8 @@ pub struct Call<'a> {
     pub body: Option<&'a serde_json::Value>,
     /// The `Accept` header (`application/json`, or `text/csv` for Bulk API 2.0 results).
     pub accept: &'static str,
-    /// What to do with a gzip body ([`Encoding::KeepGzip`] for a reader that inflates as it
-    /// reads).
+    /// What to do with a gzip body: [`Encoding::KeepGzip`] keeps it compressed until `read`
+    /// reads it, on the blocking pool (and a [`Peek`] inflates only the start it needs).
     pub encoding: Encoding,
     /// Called with each successful answer before `read` reads it.
     pub peek: Option<Peek<'a>>,
@@ -470,12 +475,13 @@ impl Api {
         {
             peek(&answer);
         }
-        if answer.body.len() < READ_INLINE_BYTES {
+        if !is_gzip(&answer.headers) && answer.body.len() < READ_INLINE_BYTES {
             return sort(object, &answer, &code, reported, read);
         }
         // Reading a big answer (a page of 2,000 rows, a result set) is CPU work of milliseconds:
         // on the blocking pool, so that the runtime's workers go on sending requests and
-        // taking answers meanwhile.
+        // taking answers meanwhile. A body kept gzipped ([`Encoding::KeepGzip`]) goes there
+        // whatever its size: its compressed size says little of the work of reading it.
         let object = object.to_owned();
         tokio::task::spawn_blocking(move || sort(&object, &answer, &code, reported, read))
             .await
@@ -483,7 +489,8 @@ impl Api {
     }
 }
 
-/// Answers smaller than this are read on the runtime's worker (errors, job infos, describe).
+/// Answers smaller than this, and not gzipped, are read on the runtime's worker (errors, job
+/// infos, describe).
 const READ_INLINE_BYTES: usize = 64 << 10;
 
 /// Sorts an answer into a value, an expired session, a retry, or an error.
@@ -506,6 +513,10 @@ fn sort<T>(
             Read::Retry(cause) => Attempt::Retry(Transient {
                 cause,
                 kind: ErrorKind::UPSTREAM,
+            }),
+            Read::Damaged(cause) => Attempt::Retry(Transient {
+                cause,
+                kind: ErrorKind::NETWORK,
             }),
         }),
         401 if refusal.message.to_ascii_lowercase().contains("scope") => Err(Error::auth(format!(
@@ -563,7 +574,7 @@ pub fn read_json<T: DeserializeOwned>(object: &str, answer: &Answer) -> Result<R
             Ok(body) => body,
             Err(error) => {
                 // Worth asking again; if it keeps happening, the message ends the run.
-                return Ok(Read::Retry(format!(
+                return Ok(Read::Damaged(format!(
                     "Salesforce's answer is not valid gzip ({error}): it was cut off or damaged \
                      on the way; if it keeps happening, a proxy or gateway may be altering \
                      Salesforce's answers (check proxy.server)"
@@ -703,12 +714,16 @@ mod tests {
             other => panic!("not read: {:?}", other.map(|_| ()).err()),
         }
         match sorted(&compressed[..compressed.len() - 6]) {
-            Ok(Attempt::Retry(transient)) => assert!(
-                transient.cause.contains("not valid gzip")
-                    && transient.cause.contains("proxy.server"),
-                "{}",
-                transient.cause
-            ),
+            Ok(Attempt::Retry(transient)) => {
+                assert!(
+                    transient.cause.contains("not valid gzip")
+                        && transient.cause.contains("proxy.server"),
+                    "{}",
+                    transient.cause
+                );
+                // As when the answer is inflated on arrival.
+                assert_eq!(transient.kind, ErrorKind::NETWORK);
+            }
             other => panic!("not retried: {:?}", other.map(|_| ()).err()),
         }
     }

@@ -361,7 +361,7 @@ pub fn read_set(object: &str, answer: &Answer) -> Result<Read<LoginSet>, Error> 
         match std::io::BufRead::fill_buf(&mut source) {
             Ok(start) if start.trim_ascii_start().starts_with(b"<") => return html(),
             Ok(_) => {}
-            Err(error) => return Ok(Read::Retry(damaged(&error.to_string()))),
+            Err(error) => return Ok(Read::Damaged(damaged(&error.to_string()))),
         }
         read_rows(object, source, announced, next)
     } else {
@@ -395,14 +395,13 @@ fn read_rows(
             Ok(true) => {}
             Ok(false) => break,
             Err(error) => {
-                let why = match error.kind() {
-                    csv::ErrorKind::Io(io) => format!("gzip: {io}"),
-                    _ => format!(
+                return Ok(match error.kind() {
+                    csv::ErrorKind::Io(io) => Read::Damaged(damaged(&format!("gzip: {io}"))),
+                    _ => Read::Retry(damaged(&format!(
                         "CSV broken at line {}",
                         error.position().map_or(0, |p| p.line())
-                    ),
-                };
-                return Ok(Read::Retry(damaged(&why)));
+                    ))),
+                });
             }
         }
         let columns = match columns {
@@ -474,7 +473,7 @@ mod tests {
     fn done(answer: &Answer) -> LoginSet {
         match read_set("LoginHistory", answer) {
             Ok(Read::Done(set)) => set,
-            Ok(Read::Retry(cause)) => panic!("retry: {cause}"),
+            Ok(Read::Retry(cause) | Read::Damaged(cause)) => panic!("retry: {cause}"),
             Err(error) => panic!("{error:?}"),
         }
     }
@@ -482,6 +481,17 @@ mod tests {
     fn retried(answer: &Answer) -> String {
         match read_set("LoginHistory", answer) {
             Ok(Read::Retry(cause)) => cause,
+            Ok(Read::Damaged(cause)) => panic!("damaged on the way: {cause}"),
+            Ok(Read::Done(set)) => panic!("read {} rows", set.rows.len()),
+            Err(error) => panic!("{error:?}"),
+        }
+    }
+
+    /// Asked for again as damaged on the way (a `network` failure once retries run out).
+    fn damaged_on_the_way(answer: &Answer) -> String {
+        match read_set("LoginHistory", answer) {
+            Ok(Read::Damaged(cause)) => cause,
+            Ok(Read::Retry(cause)) => panic!("retried as incomplete: {cause}"),
             Ok(Read::Done(set)) => panic!("read {} rows", set.rows.len()),
             Err(error) => panic!("{error:?}"),
         }
@@ -577,12 +587,12 @@ mod tests {
         // Cut short: the gzip stream ends early.
         let whole = gzip(SET);
         let cut = whole[..whole.len() - 10].to_vec();
-        assert!(retried(&gzipped(cut, "3")).contains("cut short or damaged"));
+        assert!(damaged_on_the_way(&gzipped(cut, "3")).contains("cut short or damaged"));
         // A damaged byte: the CRC does not match, or the stream breaks.
         let mut bad = gzip(SET);
         let middle = bad.len() / 2;
         bad[middle] ^= 0x55;
-        assert!(retried(&gzipped(bad, "3")).contains("could not be read"));
+        assert!(damaged_on_the_way(&gzipped(bad, "3")).contains("could not be read"));
         assert!(retried(&gzipped(gzip("<html>down</html>"), "0")).contains("HTML"));
     }
 

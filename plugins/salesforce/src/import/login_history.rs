@@ -24,8 +24,8 @@ use crate::{
         bulk::{self, BulkError},
         limiter::EARLY,
         queries,
-        rows::{LoginRow, QueryPage},
-        stream::{Emitter, Sink, Task, fetch, stream_from},
+        rows::LoginRow,
+        stream::{Emitter, Fetching, Sink, fetch, stream_from},
         usage::{self, UsageAggregator},
     },
 };
@@ -94,14 +94,11 @@ pub async fn read(
         LoginHistoryApi::Auto => {
             let mut pages = Vec::with_capacity(windows.len());
             for task in first_pages(&api, &windows)? {
-                pages.push(task.join().await??);
+                pages.push(task.read().await?);
             }
             let rows: u64 = pages.iter().map(|page| page.total_size).sum();
             if rows <= BULK_ABOVE_ROWS || pages.iter().all(|page| page.done) {
-                let firsts = pages
-                    .into_iter()
-                    .map(|page| Task::ready(Ok(page)))
-                    .collect();
+                let firsts = pages.into_iter().map(Fetching::ready).collect();
                 rest_windows(&api, &emitter, &host, &settings, firsts).await?;
                 return Ok(Vec::new());
             }
@@ -138,7 +135,7 @@ fn first_pages(api: &SharedApi, windows: &[String]) -> Result<Vec<FirstPage>, Er
 }
 
 /// The first page of a window, being read or read.
-type FirstPage = Task<Result<QueryPage<LoginRow>, Error>>;
+type FirstPage = Fetching<LoginRow>;
 
 /// The REST API: the windows' chains from their first pages, all at once.
 async fn rest_windows(

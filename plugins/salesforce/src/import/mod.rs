@@ -337,8 +337,17 @@ async fn run(
     // other big objects start, whose first pages would otherwise take the slots they need.
     // `User`'s mapping waits for them.
     let (send_context, context_ready) = tokio::sync::oneshot::channel();
-    let users = start_users(&streams, &describe, context_ready)?;
-    let tables = tables(api).await?;
+    let mut users = start_users(&streams, &describe, context_ready)?;
+    // `User`'s stream cannot end before it has its tables: if it does, it failed (an error
+    // of its chain), and the run ends now, before the other big objects send requests.
+    let tables = tokio::select! {
+        tables = tables(api) => tables?,
+        ended = &mut users.0 => return Err(match ended {
+            Ok(Err(error)) => error,
+            Ok(Ok(_)) => Error::internal("User's stream ended before it had its tables; this is a bug"),
+            Err(error) => Error::internal(format!("an import task failed: {error}; this is a bug")),
+        }),
+    };
     let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(
         "PermissionSetLicenseAssign",
         queries::PERMISSION_SET_ASSIGNMENTS.to_owned(),

@@ -22,7 +22,7 @@ use url::Url;
 #[cfg(doc)]
 use crate::import::api::Api;
 #[cfg(doc)]
-use crate::import::limiter::{EARLY, URGENT};
+use crate::import::limiter::{CHAIN, EARLY, URGENT};
 use crate::{
     client::{Answer, Encoding, body_prefix},
     import::{
@@ -127,38 +127,38 @@ pub trait Sink<R>: Send + 'static {
     }
 }
 
-/// Fetches one page in a task of its own; `priority` is the request's priority for a slot
-/// (after the first page, the rows left).
-pub fn fetch<R>(
-    api: &SharedApi,
-    object: &'static str,
-    url: Url,
-    priority: u64,
-) -> Task<Result<QueryPage<R>, Error>>
-where
-    R: DeserializeOwned + Send + 'static,
-{
-    let api = Arc::clone(api);
-    Task::spawn(async move {
-        api.get_with_priority::<QueryPage<R>>(object, &url, priority)
-            .await
-    })
-}
-
-/// A page being fetched, and, when its start names the page after it, that start as soon as
-/// the answer is in (before the page is inflated and decoded).
-struct Fetching<R> {
+/// A page being fetched in a task of its own, and, once the answer is in, its start
+/// ([`PageStart`]: the page after it, if any), sent on before the page is inflated and
+/// decoded, so that the page after it can be asked for meanwhile.
+#[derive(Debug)]
+pub struct Fetching<R> {
     page: Task<Result<QueryPage<R>, Error>>,
     start: Option<oneshot::Receiver<PageStart>>,
+}
+
+impl<R: Send + 'static> Fetching<R> {
+    /// A page already read.
+    pub fn ready(page: QueryPage<R>) -> Self {
+        Fetching {
+            page: Task::ready(Ok(page)),
+            start: None,
+        }
+    }
+
+    /// Waits for the page.
+    pub async fn read(self) -> Result<QueryPage<R>, Error> {
+        self.page.join().await?
+    }
 }
 
 /// How much of an answer is inflated to find where the next page is: the page's start, well
 /// before its first record.
 const START_BYTES: usize = 1024;
 
-/// [`fetch`] of a page whose start, once the answer is in, is sent on ahead
-/// ([`PageStart`]), so the page after it can be asked for while this one is decoded.
-fn fetch_next<R>(api: &SharedApi, object: &'static str, url: Url, priority: u64) -> Fetching<R>
+/// Fetches one page of `object` in a task of its own; `priority` is the request's priority
+/// for a slot (for the first page [`CHAIN`], [`URGENT`] or [`EARLY`]; after it, the rows
+/// left). The answer's start is sent on as soon as the answer is in ([`Fetching`]).
+pub fn fetch<R>(api: &SharedApi, object: &'static str, url: Url, priority: u64) -> Fetching<R>
 where
     R: DeserializeOwned + Send + 'static,
 {
@@ -187,6 +187,55 @@ where
         page,
         start: Some(start),
     }
+}
+
+/// The page after the one being fetched, asked for as soon as that one's start named it.
+#[derive(Debug)]
+struct Ahead<R> {
+    /// The `nextRecordsUrl` the start named.
+    url: String,
+    fetching: Fetching<R>,
+}
+
+/// Asks for the page after `pending` if its start is in (`wait`: waits for it; otherwise
+/// only looks), unless it is asked for already.
+async fn ask_ahead<R>(
+    api: &SharedApi,
+    object: &'static str,
+    pending: &mut Fetching<R>,
+    ahead: &mut Option<Ahead<R>>,
+    fetched: u64,
+    wait: bool,
+) -> Result<(), Error>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    if ahead.is_some() {
+        return Ok(());
+    }
+    let Some(receiver) = pending.start.as_mut() else {
+        return Ok(());
+    };
+    let start = if wait {
+        receiver.await.ok()
+    } else {
+        match receiver.try_recv() {
+            Ok(start) => Some(start),
+            Err(oneshot::error::TryRecvError::Empty) => return Ok(()),
+            Err(oneshot::error::TryRecvError::Closed) => None,
+        }
+    };
+    // Taken: a start is sent once; none came when the page failed or is its query's last.
+    pending.start = None;
+    if let Some(start) = start {
+        let rows_left = start.total_size.saturating_sub(fetched);
+        let url = api.url(&start.next_records_url)?;
+        *ahead = Some(Ahead {
+            url: start.next_records_url,
+            fetching: fetch::<R>(api, object, url, rows_left),
+        });
+    }
+    Ok(())
 }
 
 /// Pages a stream reads ahead while its sink is not there yet (each of at most 2,000 rows).
@@ -219,8 +268,8 @@ where
     .await
 }
 
-/// [`stream`] from a first page already asked for (or read: [`Task::ready`]), into the sink
-/// `sink` resolves to. A query whose mapping waits for other tables (`User` for the
+/// [`stream`] from a first page already asked for (or read: [`Fetching::ready`]), into the
+/// sink `sink` resolves to. A query whose mapping waits for other tables (`User` for the
 /// profiles) can so start its page chain before they are read: until the sink is there, the
 /// chain goes on and up to [`WAITING_PAGES`] pages wait to be mapped.
 pub async fn stream_from<R, S>(
@@ -228,38 +277,26 @@ pub async fn stream_from<R, S>(
     emitter: Emitter,
     host: Host,
     object: &'static str,
-    first: Task<Result<QueryPage<R>, Error>>,
+    first: Fetching<R>,
     sink: impl Future<Output = Result<S, Error>> + Send,
 ) -> Result<(S, u64), Error>
 where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
-    let mut pending = Some(Fetching {
-        page: first,
-        start: None,
-    });
+    let mut pending = Some(first);
+    // The page after `pending`, once asked for.
+    let mut ahead: Option<Ahead<R>> = None;
     let (mut fetched, mut done) = (0_u64, 0_u64);
     let sink_future = sink;
     tokio::pin!(sink_future);
     let mut sink: Option<S> = None;
     // Pages read while the sink is not there yet, mapped once it is.
     let mut waiting: VecDeque<QueryPage<R>> = VecDeque::new();
-    while let Some(Fetching { page: task, start }) = pending.take() {
+    while let Some(mut fetching) = pending.take() {
         // The next page is asked for as soon as this answer's start names it.
-        let mut ahead = None;
-        if let Some(Ok(start)) = match start {
-            Some(start) => Some(start.await),
-            None => None,
-        } {
-            let rows_left = start.total_size.saturating_sub(fetched);
-            let url = api.url(&start.next_records_url)?;
-            ahead = Some((
-                start.next_records_url,
-                fetch_next::<R>(&api, object, url, rows_left),
-            ));
-        }
-        let page = task.join().await??;
+        ask_ahead(&api, object, &mut fetching, &mut ahead, fetched, true).await?;
+        let page = fetching.read().await?;
         host.check_cancelled()?;
         if !page.done {
             let next = page.next_records_url.as_deref().ok_or_else(|| {
@@ -268,7 +305,7 @@ where
                 ))
             })?;
             pending = Some(match ahead.take() {
-                Some((asked, fetching)) if asked == next => fetching,
+                Some(Ahead { url, fetching }) if url == next => fetching,
                 asked => {
                     if asked.is_some() {
                         warn!(
@@ -277,9 +314,14 @@ where
                         );
                     }
                     let rows_left = page.total_size.saturating_sub(fetched);
-                    fetch_next::<R>(&api, object, api.url(next)?, rows_left)
+                    fetch::<R>(&api, object, api.url(next)?, rows_left)
                 }
             });
+        } else if ahead.take().is_some() {
+            warn!(
+                object,
+                "A page's start named a next page, but the page was its query's last."
+            );
         }
         fetched += page.records.len() as u64;
         waiting.push_back(page);
@@ -302,6 +344,11 @@ where
             ));
         };
         while let Some(page) = waiting.pop_front() {
+            // The chain first: pages that waited for the sink are mapped while the page after
+            // the pending one, already named, is being fetched.
+            if let Some(pending) = pending.as_mut() {
+                ask_ahead(&api, object, pending, &mut ahead, fetched, false).await?;
+            }
             let rows = page.records.len() as u64;
             let total = page.total_size;
             let mut out = RecordBatch::new();
