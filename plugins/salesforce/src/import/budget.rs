@@ -11,9 +11,10 @@
 //!
 //! Before each request, [`Budget::reserve`] refuses when this run's calls, those in flight
 //! included, plus the next one would exceed `api_budget_percent` % of the org's `MAX`. The
-//! first two requests of a run are made at once before `MAX` is known (`Organization` and
-//! describe `User`, alone), so the rule applies from the third request on: a budget of fewer
-//! than two calls can be exceeded by one.
+//! first requests of a run are made at once before `MAX` is known (`Organization`, describe
+//! `User`, and with `import.login_history_api = "auto"` the count of `LoginHistory`: two or
+//! three), so the rule applies from the request after them on: a budget of fewer than three
+//! calls can be exceeded by up to two.
 
 use std::sync::Mutex;
 

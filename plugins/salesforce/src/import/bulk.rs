@@ -36,7 +36,7 @@ use crate::{
     client::{Answer, Encoding, is_gzip},
     import::{
         api::{Call, PAGE_ROWS, Read, SharedApi, read_json},
-        limiter::{EARLY, URGENT},
+        limiter::{CHAIN, URGENT},
         rows::{LoginRow, parse_datetime},
         stream::{Emitter, Sink, Task},
         usage::{api_type_names_api, login_type_names_api},
@@ -124,7 +124,7 @@ pub async fn read_logins<S: Sink<LoginRow>>(
                 encoding: Encoding::Inflate,
                 peek: None,
             },
-            EARLY,
+            CHAIN,
             read_json::<JobInfo>,
         )
         .await

@@ -5,9 +5,10 @@
 //! after the other). When more queries stream than there are slots, a first-come order makes
 //! every query wait its turn, the longest one included; giving the slot to the query with the
 //! most rows still to read keeps the longest chain moving while the shorter ones share the
-//! other slots. Requests whose size is not known yet go first: describe `User` and `User`'s
-//! first page ([`CHAIN`]), which the longest chain waits on, then the small tables
-//! ([`URGENT`]), then the first requests of the other big objects ([`EARLY`]).
+//! other slots. Requests whose size is not known yet go first: describe `User`, `User`'s
+//! first page and a Bulk API 2.0 job's creation ([`CHAIN`]), which the longest chains wait
+//! on, then the small tables and a job's polls and deletion ([`URGENT`]), then the first
+//! pages of the other big objects ([`EARLY`]).
 
 use std::{
     cmp::Ordering,
@@ -18,15 +19,14 @@ use std::{
 use invhost_plugin_api::Error;
 use tokio::sync::oneshot;
 
-/// Priority of the requests `User`'s page chain, the longest, waits on: describe `User` and
-/// its first page.
+/// Priority of the requests a long chain waits on: describe `User` and `User`'s first page,
+/// and a Bulk API 2.0 job's creation (the job's whole chain waits for it).
 pub const CHAIN: u64 = u64::MAX;
 /// Priority of a request whose query's size is unknown, or that others wait for (the small
-/// tables, a Bulk API 2.0 job's requests between its result sets).
+/// tables; a Bulk API 2.0 job's polls and deletion).
 pub const URGENT: u64 = u64::MAX - 1;
-/// Priority of the first request of a big object that nothing waits for (its first page, a
-/// Bulk API 2.0 job's creation): after the [`CHAIN`] and [`URGENT`] ones, before requests of
-/// known size.
+/// Priority of the first page of a big object that nothing waits for: after the [`CHAIN`]
+/// and [`URGENT`] ones, before requests of known size.
 pub const EARLY: u64 = u64::MAX - 2;
 
 /// At most `slots` permits out at once; see the module documentation.

@@ -2,7 +2,7 @@
 //!
 //! | setting | how |
 //! |---|---|
-//! | `auto` (default) | The REST windows start (below); the `totalSize` of their first pages decides. Up to [`BULK_ABOVE_ROWS`] rows in all, they go on from those pages. Beyond, a Bulk API 2.0 job reads the whole window ([`bulk`]) and the first pages are dropped (one call and at most 2,000 rows each). |
+//! | `auto` (default) | One `SELECT COUNT()` of the window, made with the run's first requests ([`measure`]), decides: up to [`BULK_ABOVE_ROWS`] rows, the REST windows (below). Beyond, a Bulk API 2.0 job reads the whole window ([`bulk`]). |
 //! | `bulk` | A Bulk API 2.0 job. |
 //! | `rest` | The REST API, as `import.login_history_windows` time windows read at once. |
 //!
@@ -24,7 +24,7 @@ use crate::{
         bulk::{self, BulkError},
         limiter::EARLY,
         queries,
-        rows::LoginRow,
+        rows::{LoginRow, QueryPage},
         stream::{Emitter, Fetching, Sink, fetch, stream_from},
         usage::{self, UsageAggregator},
     },
@@ -66,14 +66,30 @@ fn aggregator(settings: &ImportSettings, streams: usize) -> Arc<Mutex<UsageAggre
     )))
 }
 
+/// With `import.login_history_api = "auto"`, how many rows the window of the
+/// `login_history_days` before `now` holds: one `COUNT()` query (one call, no rows). `None`
+/// with `rest` or `bulk`, which need no count.
+pub async fn measure(
+    api: &SharedApi,
+    settings: &ImportSettings,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, Error> {
+    if settings.login_history_api != LoginHistoryApi::Auto {
+        return Ok(None);
+    }
+    let soql = queries::login_history_count(now, settings.login_history_days);
+    let counted: QueryPage<serde::de::IgnoredAny> = api.get(OBJECT, &api.query_url(&soql)?).await?;
+    Ok(Some(counted.total_size))
+}
+
 /// Reads the login history of the `login_history_days` before `now` into usage records;
-/// returns the warnings for the summary.
+/// `rows` is what [`measure`] counted. Returns the warnings for the summary.
 pub async fn read(
     api: SharedApi,
     emitter: Emitter,
     host: Host,
     settings: ImportSettings,
-    now: DateTime<Utc>,
+    (now, rows): (DateTime<Utc>, Option<u64>),
 ) -> Result<Vec<String>, Error> {
     let whole = queries::login_history(now, settings.login_history_days, 1)
         .into_iter()
@@ -92,13 +108,11 @@ pub async fn read(
         }
         LoginHistoryApi::Bulk => {}
         LoginHistoryApi::Auto => {
-            let mut pages = Vec::with_capacity(windows.len());
-            for task in first_pages(&api, &windows)? {
-                pages.push(task.read().await?);
-            }
-            let rows: u64 = pages.iter().map(|page| page.total_size).sum();
-            if rows <= BULK_ABOVE_ROWS || pages.iter().all(|page| page.done) {
-                let firsts = pages.into_iter().map(Fetching::ready).collect();
+            let rows = rows.ok_or_else(|| {
+                Error::internal("LoginHistory was not counted before it was read; this is a bug")
+            })?;
+            if rows <= BULK_ABOVE_ROWS {
+                let firsts = first_pages(&api, &windows)?;
                 rest_windows(&api, &emitter, &host, &settings, firsts).await?;
                 return Ok(Vec::new());
             }

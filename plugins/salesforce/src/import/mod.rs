@@ -3,20 +3,23 @@
 //! 1. The access token is refreshed (a rotated refresh token is stored first, as in the
 //!    connection test), and the newest API version is picked from the (unbilled) versions
 //!    list.
-//! 2. `Organization` is read, and `User` described, at once and alone: their answers'
-//!    `Sforce-Limit-Info` tells the org's daily allowance before anything else runs
-//!    ([`budget`]).
+//! 2. `Organization` is read, and `User` described, at once and alone, with the count of
+//!    `LoginHistory`'s rows in the window when `import.login_history_api` is `auto`
+//!    ([`login_history::measure`]): their answers' `Sforce-Limit-Info` tells the org's daily
+//!    allowance before anything else runs ([`budget`]).
 //! 3. `User`'s page chain, the longest, starts (with the feature flags describe found, so a
 //!    flag the org lacks is never selected), its first page before any other request
-//!    ([`limiter::CHAIN`]). Meanwhile the small tables are
-//!    read concurrently: `UserLicense`, `Profile`, `PermissionSetLicense`, `PackageLicense`,
-//!    the frozen `UserLogin` rows, and the latest `ActiveFeatureLicenseMetric` and
-//!    `ActivePermSetLicenseMetric` snapshots ([`limiter::URGENT`]). `UserLogin` and the metrics
-//!    are optional: an org that lacks them, or a user who may not read them, gets a warning in
-//!    the summary instead of a failure. `User`'s rows are mapped once they are in.
-//! 4. The other big objects stream at once: `PermissionSetLicenseAssign`, `UserPackageLicense`
-//!    and `LoginHistory` ([`login_history`]: time windows through the REST API, or one Bulk
-//!    API 2.0 job when large), their first requests after `User`'s ([`limiter::EARLY`]).
+//!    ([`limiter::CHAIN`]), and so does `LoginHistory` ([`login_history`]: time windows
+//!    through the REST API, or one Bulk API 2.0 job when large, whose creation goes before the
+//!    small tables). Meanwhile the small tables are read concurrently: `UserLicense`,
+//!    `Profile`, `PermissionSetLicense`, `PackageLicense`, the frozen `UserLogin` rows, and
+//!    the latest `ActiveFeatureLicenseMetric` and `ActivePermSetLicenseMetric` snapshots
+//!    ([`limiter::URGENT`]). `UserLogin` and the metrics are optional: an org that lacks them,
+//!    or a user who may not read them, gets a warning in the summary instead of a failure.
+//!    `User`'s rows are mapped once they are in; if `User`'s chain fails meanwhile, the run
+//!    ends at once.
+//! 4. The other big objects stream at once: `PermissionSetLicenseAssign` and
+//!    `UserPackageLicense`, their first pages after `User`'s ([`limiter::EARLY`]).
 //! 5. Feature licenses of an org without metrics are emitted last, their consumption counted
 //!    while `User` streamed (active users with the flag).
 //!
@@ -314,11 +317,13 @@ async fn run(
     let emitter = Emitter::new(host.clone());
     let mut warnings = Vec::new();
 
-    // The two requests made before the org's allowance is known ([`budget`]); `User`'s
-    // chain waits for describe.
-    let (organization, describe) = tokio::try_join!(
+    // The requests made before the org's allowance is known ([`budget`]): `User`'s chain
+    // waits for describe, `LoginHistory`'s for its count.
+    let now = chrono::Utc::now();
+    let (organization, describe, login_rows) = tokio::try_join!(
         collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION),
         queries::describe_user(api),
+        login_history::measure(api, settings, now),
     )?;
     let organization = organization
         .into_iter()
@@ -340,6 +345,15 @@ async fn run(
     let mut users = start_users(&streams, &describe, context_ready)?;
     // `User`'s stream cannot end before it has its tables: if it does, it failed (an error
     // of its chain), and the run ends now, before the other big objects send requests.
+    // `LoginHistory` too: a Bulk API 2.0 job's creation goes before the small tables
+    // ([`limiter::CHAIN`]), so that the job runs while they are read.
+    let logins = Task::spawn(login_history::read(
+        Arc::clone(api),
+        emitter.clone(),
+        host.clone(),
+        settings.clone(),
+        (now, login_rows),
+    ));
     let tables = tokio::select! {
         tables = tables(api) => tables?,
         ended = &mut users.0 => return Err(match ended {
@@ -360,13 +374,6 @@ async fn run(
         EARLY,
         Each(mapping::package_assignment),
     );
-    let logins = Task::spawn(login_history::read(
-        Arc::clone(api),
-        emitter.clone(),
-        host.clone(),
-        settings.clone(),
-        chrono::Utc::now(),
-    ));
 
     let mut records = Vec::new();
     for row in &tables.user_licenses {

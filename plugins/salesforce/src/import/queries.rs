@@ -111,6 +111,19 @@ pub fn login_history(now: DateTime<Utc>, days: u32, windows: u32) -> Vec<String>
         .collect()
 }
 
+/// How many `LoginHistory` rows the unsplit window of [`login_history`] holds: `SELECT
+/// COUNT()` with the same condition, answered with `totalSize` and no rows.
+pub fn login_history_count(now: DateTime<Utc>, days: u32) -> String {
+    let whole = login_history(now, days, 1)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    match whole.split_once(" FROM ") {
+        Some((_, rest)) => format!("SELECT COUNT() FROM {rest}"),
+        None => whole,
+    }
+}
+
 /// One field of a describe answer.
 #[derive(Debug, Deserialize)]
 struct Field {
@@ -246,6 +259,10 @@ mod tests {
             ]
         );
         assert_eq!(login_history(now, 90, 0).len(), 1, "at least one window");
+        assert_eq!(
+            login_history_count(now, 90),
+            "SELECT COUNT() FROM LoginHistory WHERE LoginTime >= 2024-04-01T00:00:00Z"
+        );
     }
 
     #[test]

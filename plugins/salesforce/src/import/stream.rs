@@ -52,14 +52,6 @@ impl<T> Task<T> {
         Task(tokio::spawn(future))
     }
 
-    /// A task whose value is already there.
-    pub fn ready(value: T) -> Self
-    where
-        T: Send + 'static,
-    {
-        Task(tokio::spawn(std::future::ready(value)))
-    }
-
     /// Waits for the task; a panic in it becomes an `internal` error.
     pub async fn join(mut self) -> Result<T, Error> {
         (&mut self.0).await.map_err(|error| {
@@ -137,14 +129,6 @@ pub struct Fetching<R> {
 }
 
 impl<R: Send + 'static> Fetching<R> {
-    /// A page already read.
-    pub fn ready(page: QueryPage<R>) -> Self {
-        Fetching {
-            page: Task::ready(Ok(page)),
-            start: None,
-        }
-    }
-
     /// Waits for the page.
     pub async fn read(self) -> Result<QueryPage<R>, Error> {
         self.page.join().await?
@@ -268,7 +252,7 @@ where
     .await
 }
 
-/// [`stream`] from a first page already asked for (or read: [`Fetching::ready`]), into the
+/// [`stream`] from a first page already asked for ([`fetch`]), into the
 /// sink `sink` resolves to. A query whose mapping waits for other tables (`User` for the
 /// profiles) can so start its page chain before they are read: until the sink is there, the
 /// chain goes on and up to [`WAITING_PAGES`] pages wait to be mapped.

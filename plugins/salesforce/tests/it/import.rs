@@ -358,6 +358,9 @@ fn assert_matches_truth(
 /// Time windows `LoginHistory` is read in by default.
 const LOGIN_HISTORY_WINDOWS: u64 = 4;
 
+/// The call that counts `LoginHistory`'s rows with `login_history_api = "auto"`, the default.
+const LOGIN_HISTORY_COUNT: u64 = 1;
+
 /// Pages the import needs: one per page of each query, and describe. `LoginHistory` is read
 /// in [`LOGIN_HISTORY_WINDOWS`] windows, each a query of its own whose last page may be
 /// partly filled: up to one more page per window after the first than the unsplit query.
@@ -414,8 +417,8 @@ async fn an_import_equals_the_ground_truth() {
         "the run's count agrees with the org's"
     );
     assert!(
-        pages_needed(&truth, PAGE).contains(&calls),
-        "one call per page, no more: {calls} calls, {:?} pages",
+        pages_needed(&truth, PAGE).contains(&(calls - LOGIN_HISTORY_COUNT)),
+        "one call per page and the count, no more: {calls} calls, {:?} pages",
         pages_needed(&truth, PAGE)
     );
     // Every page was asked for, and sent, gzipped (the describe of `User` as well).
@@ -488,10 +491,10 @@ async fn users_pages_are_read_while_the_small_tables_are_and_mapped_once_they_ar
         WAITING_PAGES + 1,
         "User's pages served before UserLogin: {served:?}"
     );
-    // No other big object starts before the small tables are read.
+    // No other big object but `LoginHistory` (which starts with `User`) starts before the
+    // small tables are read.
     assert!(
         served[..frozen_at].iter().all(|object| ![
-            "LoginHistory",
             "PermissionSetLicenseAssign",
             "UserPackageLicense"
         ]
@@ -587,7 +590,7 @@ async fn transient_faults_are_retried_to_the_exact_inventory() {
         let calls = sim.control().api_calls() - before;
         assert_eq!(summary.api_calls, Some(calls), "{faults:?}");
         // A cut answer is billed and asked again; refused ones are not billed.
-        let extra = u64::from(faults.truncated_json_once);
+        let extra = u64::from(faults.truncated_json_once) + LOGIN_HISTORY_COUNT;
         assert!(
             pages_needed(&truth, PAGE).contains(&(calls - extra)),
             "{faults:?}: {calls} calls"
@@ -609,7 +612,8 @@ async fn a_lasting_outage_fails_naming_the_object_after_four_attempts() {
         .expect_err("Salesforce stays down");
     assert_eq!(error.kind, ErrorKind::UPSTREAM);
     assert!(error.retryable);
-    // `Organization` and describe `User` go first, at once: whichever gives up first is named.
+    // `Organization`, describe `User` and the count of `LoginHistory` go first, at once:
+    // whichever gives up first is named.
     let said = |object: &str| {
         format!(
             "{object}: Salesforce answered 503 SERVER_UNAVAILABLE: Server temporarily \
@@ -617,13 +621,17 @@ async fn a_lasting_outage_fails_naming_the_object_after_four_attempts() {
         )
     };
     assert!(
-        error.message == said("Organization") || error.message == said("User"),
+        ["Organization", "User", "LoginHistory"]
+            .iter()
+            .any(|object| error.message == said(object)),
         "{}",
         error.message
     );
-    // Four attempts of the one named, at most four of the other.
+    // Four attempts of the one named, at least one of each other (sent at once): at most
+    // four 503s left, and nothing else was asked for.
     let left = sim.control().faults().unavailable_times;
-    assert!((2..=6).contains(&left), "{left} of the 10 503s left");
+    assert!(left <= 4, "{left} of the 10 503s left");
+    assert_eq!(sim.control().api_calls(), 0);
     assert_eq!(error.details["api_calls"], 0);
     // Three jittered waits: 250-500, 500-1000 and 1000-2000 ms.
     let elapsed = started.elapsed();
@@ -683,6 +691,7 @@ async fn a_token_without_the_api_scope_is_explained() {
             .message
             .strip_prefix("Organization")
             .or_else(|| error.message.strip_prefix("User"))
+            .or_else(|| error.message.strip_prefix("LoginHistory"))
             .is_some_and(|rest| rest.starts_with(": the token may not call the REST API"))
             && error.message.contains(
                 "add the `api` (and `refresh_token`) scope to the connected app's OAuth \
@@ -691,9 +700,9 @@ async fn a_token_without_the_api_scope_is_explained() {
         "{}",
         error.message
     );
-    // The refresh, the versions list, and the first two requests (`Organization` and describe
-    // `User`, sent at once), both refused; no second refresh.
-    assert_eq!(sim.control().requests() - before, 4);
+    // The refresh, the versions list, and the first three requests (`Organization`, describe
+    // `User` and the count of `LoginHistory`, sent at once), all refused; no second refresh.
+    assert_eq!(sim.control().requests() - before, 5);
 }
 
 #[tokio::test]
@@ -1061,8 +1070,8 @@ async fn auto_reads_a_large_login_history_with_a_bulk_job_and_a_small_one_with_r
         ALL_READABLE,
     );
     assert_eq!(sim.control().bulk_jobs(), 1);
-    // The four windows' first pages told the size, then one job read it in sets of the
-    // rows the import asks for.
+    // One count told the size, then one job read it in sets of the rows the import asks
+    // for.
     let calls = sim.control().api_calls() - before;
     assert_eq!(summary.api_calls, Some(calls));
     let sets = truth
@@ -1070,17 +1079,23 @@ async fn auto_reads_a_large_login_history_with_a_bulk_job_and_a_small_one_with_r
         .div_ceil(invhost_salesforce::import::bulk::SET_ROWS);
     assert_eq!(
         calls,
-        pages_besides_login_history(&truth, PAGE) + LOGIN_HISTORY_WINDOWS + 1 + 3 + sets + 1
+        pages_besides_login_history(&truth, PAGE) + LOGIN_HISTORY_COUNT + 1 + 3 + sets + 1
     );
 
-    // 3,000 users stay under the line: no job.
+    // 3,000 users stay under the line: no job, the count and the REST windows' pages.
     let small = bulk_sim(3_000, 100_000).await;
     let small_settings = settings(&small, None).await;
-    assert!(small.ground_truth().expect("an org").login_history_rows <= 20_000);
-    run(small_settings, &RecordingHost::new().host())
+    let small_truth = small.ground_truth().expect("an org");
+    assert!(small_truth.login_history_rows <= 20_000);
+    let summary = run(small_settings, &RecordingHost::new().host())
         .await
         .expect("imports");
     assert_eq!(small.control().bulk_jobs(), 0);
+    let calls = summary.api_calls.expect("counted");
+    assert!(
+        pages_needed(&small_truth, PAGE).contains(&(calls - LOGIN_HISTORY_COUNT)),
+        "{calls} calls"
+    );
 }
 
 #[tokio::test]
