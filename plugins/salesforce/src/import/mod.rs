@@ -5,8 +5,9 @@
 //!    list.
 //! 2. `Organization` is read, and `User` described, at once and alone, with the count of
 //!    `LoginHistory`'s rows in the window when `import.login_history_api` is `auto`
-//!    ([`login_history::measure`]): their answers' `Sforce-Limit-Info` tells the org's daily
-//!    allowance before anything else runs ([`budget`]).
+//!    ([`login_history::measure`], which `User` does not wait for): their answers'
+//!    `Sforce-Limit-Info` tells the org's daily allowance before anything else runs
+//!    ([`budget`]).
 //! 3. `User`'s page chain, the longest, starts (with the feature flags describe found, so a
 //!    flag the org lacks is never selected), its first page before any other request
 //!    ([`limiter::CHAIN`]), and so does `LoginHistory` ([`login_history`]: time windows
@@ -318,12 +319,16 @@ async fn run(
     let mut warnings = Vec::new();
 
     // The requests made before the org's allowance is known ([`budget`]): `User`'s chain
-    // waits for describe, `LoginHistory`'s for its count.
+    // waits for describe; `LoginHistory` for its count, which may take Salesforce longer
+    // and so has a task of its own.
     let now = chrono::Utc::now();
-    let (organization, describe, login_rows) = tokio::try_join!(
+    let login_rows = {
+        let (api, settings) = (Arc::clone(api), settings.clone());
+        Task::spawn(async move { login_history::measure(&api, &settings, now).await })
+    };
+    let (organization, describe) = tokio::try_join!(
         collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION),
         queries::describe_user(api),
-        login_history::measure(api, settings, now),
     )?;
     let organization = organization
         .into_iter()
@@ -343,24 +348,36 @@ async fn run(
     // `User`'s mapping waits for them.
     let (send_context, context_ready) = tokio::sync::oneshot::channel();
     let mut users = start_users(&streams, &describe, context_ready)?;
+    // `LoginHistory` too, once counted: a Bulk API 2.0 job's creation goes before the small
+    // tables ([`limiter::CHAIN`]), so that the job runs while they are read.
+    let logins = {
+        let (api, emitter, host, settings) = (
+            Arc::clone(api),
+            emitter.clone(),
+            host.clone(),
+            settings.clone(),
+        );
+        Task::spawn(async move {
+            let rows = login_rows.join().await??;
+            login_history::read(api, emitter, host, settings, (now, rows)).await
+        })
+    };
     // `User`'s stream cannot end before it has its tables: if it does, it failed (an error
-    // of its chain), and the run ends now, before the other big objects send requests.
-    // `LoginHistory` too: a Bulk API 2.0 job's creation goes before the small tables
-    // ([`limiter::CHAIN`]), so that the job runs while they are read.
-    let logins = Task::spawn(login_history::read(
-        Arc::clone(api),
-        emitter.clone(),
-        host.clone(),
-        settings.clone(),
-        (now, login_rows),
-    ));
-    let tables = tokio::select! {
-        tables = tables(api) => tables?,
-        ended = &mut users.0 => return Err(match ended {
-            Ok(Err(error)) => error,
-            Ok(Ok(_)) => Error::internal("User's stream ended before it had its tables; this is a bug"),
-            Err(error) => Error::internal(format!("an import task failed: {error}; this is a bug")),
-        }),
+    // of its chain), and the run ends now, before the other big objects send requests; so
+    // does a failure of `LoginHistory`, which may also end well meanwhile (a small org's).
+    let mut logins = std::pin::pin!(async move { logins.join().await? });
+    let mut logins_ended = None;
+    let mut reading = std::pin::pin!(tables(api));
+    let tables = loop {
+        tokio::select! {
+            tables = &mut reading => break tables?,
+            ended = &mut users.0 => return Err(match ended {
+                Ok(Err(error)) => error,
+                Ok(Ok(_)) => Error::internal("User's stream ended before it had its tables; this is a bug"),
+                Err(error) => Error::internal(format!("an import task failed: {error}; this is a bug")),
+            }),
+            ended = &mut logins, if logins_ended.is_none() => logins_ended = Some(ended?),
+        }
     };
     let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(
         "PermissionSetLicenseAssign",
@@ -440,7 +457,12 @@ async fn run(
         async { users.join().await? },
         async { permission_set_assignments.join().await? },
         async { package_assignments.join().await? },
-        async { logins.join().await? },
+        async {
+            match logins_ended.take() {
+                Some(warnings) => Ok(warnings),
+                None => logins.await,
+            }
+        },
     )?;
 
     let (users, _) = users;
