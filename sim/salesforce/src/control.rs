@@ -21,6 +21,19 @@ use crate::state::Shared;
 /// [`Control::requests`].
 pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 
+/// One query page served ([`Control::served_page_log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServedPage {
+    /// The object the query reads (`User`).
+    pub object: &'static str,
+    /// The page's number in its chain: 0 for the first page (the query's own answer), 1 for
+    /// the page its `nextRecordsUrl` names, and so on.
+    pub page: u32,
+    /// Whether a fault ([`Faults::truncated_json_at_page`], [`Faults::damaged_gzip_at_page`])
+    /// cut it.
+    pub damaged: bool,
+}
+
 /// An in-process handle on a running simulator's state: plays the user in the browser
 /// and the Salesforce admin, and reads the counters. Cheap to clone.
 ///
@@ -34,7 +47,7 @@ pub(crate) const CONTROL_PREFIX: &str = "/__sim/";
 /// | `POST /__sim/tokens/revoke` | | `{"ok": true}` |
 /// | `POST /__sim/tokens/expire` | | `{"ok": true}` |
 /// | `GET /__sim/stats` | | `{"requests": N, "api_calls": N, "queries": N, "gzip_answers": N, "bulk_jobs": N}` (queries: `query`/`queryAll` requests and next pages answered; gzip_answers: pages, describes and Bulk API 2.0 result sets sent gzipped; bulk_jobs: Bulk API 2.0 query jobs created) |
-/// | `GET /__sim/chains` | | `{"longest_chain": N, "longest_chain_served_ms": T}`: the most pages one query has served so far, or the most requests one Bulk API 2.0 job took (creation, polls, result sets, deletion) if more; and the time the chain or job with the most requests spent in the simulator (each request from arrival, latency included, to its answer built) |
+/// | `GET /__sim/chains` | | `{"longest_chain": N, "longest_chain_served_ms": T}`: the most pages one query has served so far, or the most requests one Bulk API 2.0 job took (creation, polls, result sets, deletion) if more; and the time the chain or job with the most requests answered 2xx spent in the simulator (each request from arrival, latency included, to its answer built) |
 /// | `POST /__sim/faults` | [`Faults`] as JSON | `{"ok": true}` |
 /// | `GET /__sim/faults` | | the armed [`Faults`] |
 /// | `GET /__sim/ground-truth` | | [`GroundTruth`] as JSON, or `null` without an org |
@@ -99,8 +112,18 @@ impl Control {
     }
 
     /// The object of each query page served so far (first pages and `nextRecordsUrl`
-    /// pages), in the order they were served.
+    /// pages, a page asked for again once more), in the order they were served: the last
+    /// 10,000 pages served.
     pub fn served_pages(&self) -> Vec<&'static str> {
+        self.served_page_log()
+            .into_iter()
+            .map(|page| page.object)
+            .collect()
+    }
+
+    /// [`Control::served_pages`] with each page's number in its chain, and whether a fault
+    /// cut or damaged it.
+    pub fn served_page_log(&self) -> Vec<ServedPage> {
         self.shared.lock().served_pages()
     }
 
@@ -123,9 +146,10 @@ impl Control {
     }
 
     /// The time the longest chain (the query chain or Bulk API 2.0 job with the most
-    /// requests) spent in the simulator: each request from its arrival (so the latency
-    /// included) to its answer built. What a client issuing those requests one after the
-    /// other waits at least.
+    /// requests answered 2xx: pages, or a job's creation, polls, result sets and deletion;
+    /// refused requests are not counted) spent in the simulator: each request from its
+    /// arrival (so the latency included) to its answer built. What a client issuing those
+    /// requests one after the other waits at least.
     pub fn longest_chain_served(&self) -> std::time::Duration {
         self.shared.lock().longest_chain_served()
     }

@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// Faults armed through [`crate::Control::set_faults`] or `POST /__sim/faults` (the
 /// same JSON, missing fields false/absent/0). Each `*_once` fault fires on the next
-/// data call (any request under `/services/data/vNN.N/`) and then clears itself;
-/// `latency_ms` and `token_answer_delay_ms` stay until changed.
+/// data call (any request under `/services/data/vNN.N/`) and then clears itself; the faults
+/// that name a page or a result set (`expire_session_after_page`, `*_at_page`,
+/// `bulk_expire_session_at_set`) wait for it and then clear themselves;
+/// `latency_ms`, `slow_object` and `token_answer_delay_ms` stay until changed.
 ///
 /// | fault | answer |
 /// |---|---|
@@ -14,6 +16,8 @@ use serde::{Deserialize, Serialize};
 /// | `unavailable_once` | 503 `[{"message":"Server temporarily unavailable","errorCode":"SERVER_UNAVAILABLE"}]` |
 /// | `unavailable_times: n` | the same 503 for each of the next `n` data calls (a lasting outage: a client's retries run out), counting down |
 /// | `truncated_json_once` | the next `query`/describe answer is 200 with its JSON cut in half; or the next Bulk API 2.0 result set, its CSV cut in half |
+/// | `truncated_json_at_page: Some(k)` | the next `query`/`queryAll` chain that has a page `k` (0 = the first page, answered by the query itself; `Some(k)` with `k > 0` waits for a chain of more than `k` pages, smaller queries, and `COUNT()` answers, leave it armed) gets page `k` answered 200 with its JSON cut in half (then gzipped if asked: the gzip stream is whole, the JSON in it is not). Then it clears itself: asking again for the same `nextRecordsUrl` answers the whole page (for `Some(0)`, asking the query again opens a new chain). |
+/// | `damaged_gzip_at_page: Some(k)` | as `truncated_json_at_page`, but the JSON is whole and the **gzip stream** of page `k` is cut in half, so inflating it fails (a client that did not ask for gzip gets its JSON cut in half instead: the bytes on the wire are cut either way) |
 /// | `html_once` | 200 `text/html`, a maintenance page |
 /// | `bulk_job_fails_once` | the next Bulk API 2.0 query job created ends `Failed` (with an `errorMessage`) instead of `JobComplete` |
 /// | `bulk_expire_session_at_set: Some(k)` | the next request for result set `k` (0 = the first) of any Bulk API 2.0 query job ends every session and answers 401 `INVALID_SESSION_ID`; asking again after a refresh works |
@@ -35,6 +39,10 @@ pub struct Faults {
     pub unavailable_times: u32,
     /// See the table above.
     pub truncated_json_once: bool,
+    /// See the table above.
+    pub truncated_json_at_page: Option<u32>,
+    /// See the table above.
+    pub damaged_gzip_at_page: Option<u32>,
     /// See the table above.
     pub html_once: bool,
     /// See the table above.

@@ -144,7 +144,7 @@ use tracing::{debug, warn};
 
 pub use crate::config::SimConfig;
 use crate::control::CONTROL_PREFIX;
-pub use crate::control::Control;
+pub use crate::control::{Control, ServedPage};
 pub use crate::data::{
     GroundTruth, INACTIVE_DAYS, LicenseFamily, LicenseTruth, OrgSpec, SyntheticOrg, UserLastLogin,
     UserTruth,

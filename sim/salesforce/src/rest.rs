@@ -148,7 +148,11 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
                 .get::<ChainOf>()
                 .map(|chain| chain.0.clone())
                 .or(job);
-            if let Some(chain) = chain {
+            // Only answered requests count towards a chain: not a refusal, an error or an
+            // expired session (a job's set asked for again after a refresh counts once).
+            if let Some(chain) = chain
+                && response.status().is_success()
+            {
                 shared.lock().add_served(&chain, arrived.elapsed());
             }
             // A session the handler ended (a fault) is refused like any other: no usage.

@@ -13,6 +13,9 @@
 //! - `GET /services/data/vNN.N/sobjects/OBJECT/describe`: `{"name","label","queryable",
 //!   "fields":[{"name","label","type","nillable","relationshipName","referenceTo"}]}`.
 //! - `Accept-Encoding: gzip` gets a gzip body with `Content-Encoding: gzip`.
+//! - Faults ([`crate::Faults`]) may cut an answer's JSON (`truncated_json_once`), or one page
+//!   of a chain: its JSON (`truncated_json_at_page`) or the gzip stream it is sent in
+//!   (`damaged_gzip_at_page`).
 //! - Without an org every object is unknown: 400 `INVALID_TYPE` / 404 for describe; so are
 //!   the org's [`crate::OrgSpec::hidden_objects`]. A feature flag the org lacks
 //!   ([`crate::OrgSpec::features`]) is missing from describe and answers `INVALID_FIELD`.
@@ -30,6 +33,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
+use crate::control::ServedPage;
 use crate::data::{Kind, Obj, SyntheticOrg};
 use crate::query::{Plan, QueryError, parse};
 use crate::rest::{not_found, refused};
@@ -80,14 +84,44 @@ fn batch_size(headers: &HeaderMap) -> Option<usize> {
         .map(|n| n.clamp(200, 2000))
 }
 
-/// A 200 JSON answer, gzipped if asked, cut in half if that fault is armed.
+/// A 200 JSON answer, gzipped if asked, cut in half if [`crate::Faults::truncated_json_once`]
+/// is armed.
 fn json_answer<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T, gzip: bool) -> Response {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    {
-        let mut state = shared.lock();
-        if std::mem::take(&mut state.faults.truncated_json_once) {
-            bytes.truncate(bytes.len() / 2);
+    damaged_json_answer(shared, value, gzip, Damage::default())
+}
+
+/// How a fault damages one query page ([`crate::Faults::truncated_json_at_page`],
+/// [`crate::Faults::damaged_gzip_at_page`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Damage {
+    /// The JSON cut in half (before it is gzipped).
+    cut_json: bool,
+    /// The bytes sent cut in half (after gzip, if the client asked for it).
+    cut_gzip: bool,
+}
+
+impl Damage {
+    /// The damage `chain` holds for its page `page_no`, cleared from it (it fires once).
+    fn take(chain: &mut Chain, page_no: u32) -> Self {
+        Damage {
+            cut_json: chain.cut_json_at_page.take_if(|k| *k == page_no).is_some(),
+            cut_gzip: chain.cut_gzip_at_page.take_if(|k| *k == page_no).is_some(),
         }
+    }
+}
+
+/// [`json_answer`], damaged as `damage` says. A page whose JSON is cut for `damage` leaves
+/// [`crate::Faults::truncated_json_once`] armed for the next answer.
+fn damaged_json_answer<T: serde::Serialize + ?Sized>(
+    shared: &Shared,
+    value: &T,
+    gzip: bool,
+    damage: Damage,
+) -> Response {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    let cut_json = damage.cut_json || std::mem::take(&mut shared.lock().faults.truncated_json_once);
+    if cut_json {
+        bytes.truncate(bytes.len() / 2);
     }
     let mut builder = Response::builder()
         .status(StatusCode::OK)
@@ -100,6 +134,9 @@ fn json_answer<T: serde::Serialize + ?Sized>(shared: &Shared, value: &T, gzip: b
             builder = builder.header(CONTENT_ENCODING, "gzip");
             shared.lock().count_gzip_answer();
         }
+    }
+    if damage.cut_gzip {
+        bytes.truncate(bytes.len() / 2);
     }
     builder
         .body(Body::from(bytes))
@@ -158,6 +195,8 @@ pub(crate) async fn query(
         sorted,
         pages: HashMap::from([(0, (0, 0))]),
         expire_at_page: None,
+        cut_json_at_page: None,
+        cut_gzip_at_page: None,
         page_size,
     };
     {
@@ -176,6 +215,21 @@ pub(crate) async fn query(
                 chain.expire_at_page = Some(k);
             }
             _ => {}
+        }
+        // The page faults go to the first chain that has their page (every query has a
+        // first page).
+        let has_page = |k: u32| k == 0 || total > u64::from(k) * page_size as u64;
+        if let Some(k) = state.faults.truncated_json_at_page
+            && has_page(k)
+        {
+            state.faults.truncated_json_at_page = None;
+            chain.cut_json_at_page = Some(k);
+        }
+        if let Some(k) = state.faults.damaged_gzip_at_page
+            && has_page(k)
+        {
+            state.faults.damaged_gzip_at_page = None;
+            chain.cut_gzip_at_page = Some(k);
         }
     }
     serve_page(&shared, &org, chain, None, 0, &version, gzip)
@@ -303,7 +357,20 @@ fn serve_page(
     let mut next_records_url = None;
     // The chain this page belongs to: the one it came from, or the one it opens.
     let mut chain_id = id.clone();
-    shared.lock().log_served_page(plan.obj.name());
+    let damage = {
+        let mut state = shared.lock();
+        // A page asked for again is damaged no more: the stored chain is cleared.
+        let damage = match id.as_deref().and_then(|id| state.chains.get_mut(id)) {
+            Some(stored) => Damage::take(stored, page_no),
+            None => Damage::take(&mut chain, page_no),
+        };
+        state.log_served_page(ServedPage {
+            object: plan.obj.name(),
+            page: page_no,
+            damaged: damage.cut_json || damage.cut_gzip,
+        });
+        damage
+    };
     if !done {
         chain.pages.insert(delivered, (next, page_no + 1));
         let mut state = shared.lock();
@@ -330,7 +397,7 @@ fn serve_page(
             version,
         },
     };
-    let mut answer = json_answer(shared, &body, gzip);
+    let mut answer = damaged_json_answer(shared, &body, gzip, damage);
     if let Some(id) = chain_id {
         answer.extensions_mut().insert(ChainOf(id));
     }

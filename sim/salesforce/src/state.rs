@@ -5,7 +5,7 @@
 //! turn the outcome into Salesforce's wire format. Methods that depend on time take
 //! `now`, so the unit tests below can move the clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use rand::seq::IndexedRandom;
 
 use crate::bulk::Job;
 use crate::config::{SimConfig, scope_includes};
+use crate::control::ServedPage;
 use crate::data::SyntheticOrg;
 use crate::faults::Faults;
 use crate::query::Plan;
@@ -27,6 +28,12 @@ const USER_CODE_LEN: usize = 8;
 const TOKEN_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /// Salesforce refresh tokens start with this (`5Aep861…`).
 const REFRESH_TOKEN_PREFIX: &str = "5Aep861";
+/// The query pages served that the log keeps, the most recent ones
+/// ([`crate::Control::served_page_log`]).
+pub(crate) const SERVED_PAGES_KEPT: usize = 10_000;
+/// The query chains and Bulk API 2.0 jobs whose requests are counted and timed at once (the
+/// ones served most recently); the longest one so far is remembered apart.
+const SERVED_CHAINS_KEPT: usize = 1_000;
 
 /// The state shared by the HTTP handlers and [`crate::Control`].
 ///
@@ -242,11 +249,17 @@ pub(crate) struct State {
     queries: u64,
     /// Query pages and describes answered gzipped (the client sent `Accept-Encoding: gzip`).
     gzip_answers: u64,
-    /// The object of each query page served, in the order served.
-    served_pages: Vec<&'static str>,
-    /// Per query chain (locator id) and Bulk API 2.0 job (job id): its requests answered, and
-    /// their time in the simulator, from arrival (the latency included) to the answer built.
-    served_chains: HashMap<String, (u64, std::time::Duration)>,
+    /// The query pages served, in the order served: the last [`SERVED_PAGES_KEPT`].
+    served_pages: VecDeque<ServedPage>,
+    /// Per query chain (locator id) and Bulk API 2.0 job (job id) served recently (at most
+    /// [`SERVED_CHAINS_KEPT`]; the least recently served one goes first): its requests
+    /// answered 2xx and their time in the simulator ([`State::add_served`]).
+    served_chains: HashMap<String, Served>,
+    /// Numbers the requests counted in `served_chains`, so the least recent is known.
+    served_seq: u64,
+    /// The most requests any chain or job had answered, and their time (the longer time
+    /// among equals); kept when its chain leaves `served_chains`.
+    longest_served: (u64, Duration),
     /// Faults armed for the next calls.
     pub(crate) faults: Faults,
     /// Open query chains by locator id.
@@ -258,6 +271,15 @@ pub(crate) struct State {
     jobs_created: u64,
     /// The most requests one job took (creation, polls, result sets, deletion).
     longest_job: u64,
+}
+
+/// Requests of one query chain or Bulk API 2.0 job answered 2xx ([`State::add_served`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Served {
+    requests: u64,
+    took: Duration,
+    /// When it was last served (`State::served_seq`).
+    last: u64,
 }
 
 /// One query's result set being paged through `nextRecordsUrl`.
@@ -272,6 +294,11 @@ pub(crate) struct Chain {
     pub(crate) pages: HashMap<u64, (u64, u32)>,
     /// The 401 fault: answer the page with this number `INVALID_SESSION_ID`, once.
     pub(crate) expire_at_page: Option<u32>,
+    /// [`Faults::truncated_json_at_page`]: the page with this number gets its JSON cut, once.
+    pub(crate) cut_json_at_page: Option<u32>,
+    /// [`Faults::damaged_gzip_at_page`]: the page with this number gets its gzip stream cut,
+    /// once.
+    pub(crate) cut_gzip_at_page: Option<u32>,
     pub(crate) page_size: usize,
 }
 
@@ -286,8 +313,10 @@ impl State {
             api_calls: 0,
             queries: 0,
             gzip_answers: 0,
-            served_pages: Vec::new(),
+            served_pages: VecDeque::new(),
             served_chains: HashMap::new(),
+            served_seq: 0,
+            longest_served: (0, Duration::ZERO),
             faults: Faults::default(),
             chains: HashMap::new(),
             next_chain: 0,
@@ -337,29 +366,47 @@ impl State {
         self.gzip_answers
     }
 
-    /// Adds one request of the chain or job `id` that took `took` in the simulator.
-    pub(crate) fn add_served(&mut self, id: &str, took: std::time::Duration) {
+    /// Adds one request of the query chain or Bulk API 2.0 job `id` that was answered 2xx
+    /// (a page, a job's creation, poll, result set or deletion; refusals and errors are not
+    /// counted) and took `took` in the simulator, from its arrival (the latency included) to
+    /// its answer built.
+    pub(crate) fn add_served(&mut self, id: &str, took: Duration) {
+        self.served_seq += 1;
+        let seq = self.served_seq;
         let entry = self.served_chains.entry(id.to_owned()).or_default();
-        entry.0 += 1;
-        entry.1 += took;
+        entry.requests += 1;
+        entry.took += took;
+        entry.last = seq;
+        self.longest_served = self.longest_served.max((entry.requests, entry.took));
+        if self.served_chains.len() > SERVED_CHAINS_KEPT {
+            let least_recent = self
+                .served_chains
+                .iter()
+                .min_by_key(|(_, served)| served.last)
+                .map(|(id, _)| id.clone());
+            if let Some(id) = least_recent {
+                self.served_chains.remove(&id);
+            }
+        }
     }
 
     /// The time in the simulator of the chain or job that had the most requests answered
     /// (the longer time among equals): what a client issuing them one after the other waits
     /// at least, latency and the simulator's own work on each answer included.
-    pub(crate) fn longest_chain_served(&self) -> std::time::Duration {
-        self.served_chains
-            .values()
-            .max()
-            .map_or(std::time::Duration::ZERO, |(_, took)| *took)
+    pub(crate) fn longest_chain_served(&self) -> Duration {
+        self.longest_served.1
     }
 
-    pub(crate) fn log_served_page(&mut self, object: &'static str) {
-        self.served_pages.push(object);
+    /// Logs a query page served (the oldest entry goes once [`SERVED_PAGES_KEPT`] are kept).
+    pub(crate) fn log_served_page(&mut self, page: ServedPage) {
+        if self.served_pages.len() == SERVED_PAGES_KEPT {
+            self.served_pages.pop_front();
+        }
+        self.served_pages.push_back(page);
     }
 
-    pub(crate) fn served_pages(&self) -> Vec<&'static str> {
-        self.served_pages.clone()
+    pub(crate) fn served_pages(&self) -> Vec<ServedPage> {
+        self.served_pages.iter().copied().collect()
     }
 
     /// How much later than others a page of `object` is answered ([`Faults::slow_object`]).
@@ -696,6 +743,49 @@ mod tests {
                     .map(|_| ())
             })
             .collect()
+    }
+
+    #[test]
+    fn the_served_logs_are_bounded_and_keep_the_longest_chain() {
+        let mut state = state(SimConfig::default());
+        let ms = Duration::from_millis;
+        // A long chain early on, then more chains than are kept, each served once.
+        for _ in 0..5 {
+            state.add_served("01g-long", ms(10));
+        }
+        for n in 0..SERVED_CHAINS_KEPT * 2 {
+            state.add_served(&format!("01g-{n}"), ms(1));
+        }
+        assert_eq!(state.served_chains.len(), SERVED_CHAINS_KEPT);
+        assert!(
+            !state.served_chains.contains_key("01g-long"),
+            "the least recent went"
+        );
+        assert_eq!(
+            state.longest_chain_served(),
+            ms(50),
+            "the longest is remembered"
+        );
+        // A chain served recently stays and may take the lead.
+        for _ in 0..6 {
+            state.add_served("01g-1999", ms(1));
+        }
+        assert_eq!(state.longest_chain_served(), ms(7));
+
+        for n in 0..SERVED_PAGES_KEPT + 3 {
+            state.log_served_page(ServedPage {
+                object: "User",
+                page: u32::try_from(n).expect("small"),
+                damaged: false,
+            });
+        }
+        let pages = state.served_pages();
+        assert_eq!(pages.len(), SERVED_PAGES_KEPT);
+        assert_eq!(pages.first().map(|p| p.page), Some(3), "the oldest went");
+        assert_eq!(
+            pages.last().map(|p| p.page),
+            u32::try_from(SERVED_PAGES_KEPT + 2).ok()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read as _;
 use std::time::{Duration, Instant};
 
-use invhost_sim_salesforce::{Faults, LicenseFamily, OrgSpec, SimConfig, SlowObject};
+use invhost_sim_salesforce::{Faults, LicenseFamily, OrgSpec, ServedPage, SimConfig, SlowObject};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -744,5 +744,189 @@ async fn pages_served_are_logged_and_the_longest_chain_timed_and_one_object_slow
             .expect("a number")
             >= 200.0,
         "{chains}"
+    );
+}
+
+impl Harness {
+    /// GETs `path` asking for gzip: the status, whether the answer is gzipped, its raw body.
+    async fn get_gzip(&self, path: &str, token: &str) -> (StatusCode, bool, Vec<u8>) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .header("Accept-Encoding", "gzip")
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET");
+        let gzipped = response
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip");
+        let status = response.status();
+        (
+            status,
+            gzipped,
+            response.bytes().await.expect("body").to_vec(),
+        )
+    }
+}
+
+/// Inflates a whole gzip body; an error if it is cut or damaged.
+fn inflate(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(body).read_to_end(&mut json)?;
+    Ok(json)
+}
+
+#[tokio::test]
+async fn one_page_of_a_chain_is_cut_once_then_served_whole() {
+    // User: 1,000 rows in four pages of 300 (pages 0 to 3).
+    let harness = Harness::start(org_config(1000, 300)).await;
+    let control = harness.sim.control();
+    let tokens = harness.authorize().await;
+    let token = text(&tokens, "access_token");
+    let users = format!("{V}/query?q=SELECT+Id,+Username+FROM+User");
+
+    // The JSON of page 2 cut, then gzipped: a chain without a page 2 leaves the fault armed.
+    control.set_faults(Faults {
+        truncated_json_at_page: Some(2),
+        ..Faults::default()
+    });
+    let (_, records, pages) = harness.walk(token, "SELECT Id FROM User LIMIT 500").await;
+    assert_eq!((records.len(), pages), (500, 2));
+    assert_eq!(control.faults().truncated_json_at_page, Some(2));
+    let (status, _, first) = harness.get_gzip(&users, token).await;
+    assert_eq!(status, StatusCode::OK);
+    let first: Value = serde_json::from_slice(&inflate(&first).expect("whole")).expect("JSON");
+    assert_eq!(control.faults(), Faults::default(), "the chain took it");
+    let second: Value = harness
+        .get(text(&first, "nextRecordsUrl"), Some(token))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let third_url = text(&second, "nextRecordsUrl").to_owned();
+    let (status, gzipped, cut) = harness.get_gzip(&third_url, token).await;
+    assert_eq!((status, gzipped), (StatusCode::OK, true));
+    let cut = inflate(&cut).expect("the gzip stream is whole");
+    assert!(
+        serde_json::from_slice::<Value>(&cut).is_err(),
+        "the JSON is cut"
+    );
+    // Asked again, the same page whole: the cut one was its first half.
+    let (status, _, whole) = harness.get_gzip(&third_url, token).await;
+    assert_eq!(status, StatusCode::OK);
+    let whole = inflate(&whole).expect("whole");
+    assert_eq!(cut, whole[..whole.len() / 2]);
+    let third: Value = serde_json::from_slice(&whole).expect("JSON");
+    assert_eq!(third["records"].as_array().map(Vec::len), Some(300));
+    assert_eq!(third["done"], false);
+    let last: Value = harness
+        .get(text(&third, "nextRecordsUrl"), Some(token))
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(last["done"], true);
+    let log: Vec<(u32, bool)> = control
+        .served_page_log()
+        .into_iter()
+        .filter(|page| page.object == "User")
+        .map(|ServedPage { page, damaged, .. }| (page, damaged))
+        .collect();
+    assert_eq!(
+        log[2..],
+        [(0, false), (1, false), (2, true), (2, false), (3, false)]
+    );
+
+    // The gzip stream of page 1 cut: its start inflates, the rest does not; asked again,
+    // it is whole.
+    control.set_faults(Faults {
+        damaged_gzip_at_page: Some(1),
+        ..Faults::default()
+    });
+    let (_, _, first) = harness.get_gzip(&users, token).await;
+    let first: Value = serde_json::from_slice(&inflate(&first).expect("whole")).expect("JSON");
+    let second_url = text(&first, "nextRecordsUrl").to_owned();
+    let (status, gzipped, damaged) = harness.get_gzip(&second_url, token).await;
+    assert_eq!((status, gzipped), (StatusCode::OK, true));
+    assert!(inflate(&damaged).is_err(), "inflating fails");
+    let (_, _, whole) = harness.get_gzip(&second_url, token).await;
+    assert_eq!(damaged, whole[..whole.len() / 2]);
+    let whole = inflate(&whole).expect("whole");
+    let second: Value = serde_json::from_slice(&whole).expect("JSON");
+    assert_eq!(second["records"].as_array().map(Vec::len), Some(300));
+    let mut start = Vec::new();
+    let _ = flate2::read::GzDecoder::new(&damaged[..]).read_to_end(&mut start);
+    assert!(
+        start.len() > 1024 && whole.starts_with(&start),
+        "the damaged stream still inflates to the page's start ({} bytes)",
+        start.len()
+    );
+    assert_eq!(control.faults(), Faults::default());
+
+    // Without gzip, page 0 (the query's own answer) is cut plain; the query asked again opens
+    // a new chain, whole.
+    control.set_faults(Faults {
+        damaged_gzip_at_page: Some(0),
+        ..Faults::default()
+    });
+    let cut = harness.soql(token, "SELECT Id FROM User").await;
+    assert!(cut.headers().get("content-encoding").is_none());
+    assert!(serde_json::from_slice::<Value>(&cut.bytes().await.expect("body")).is_err());
+    let (status, again) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["records"].as_array().map(Vec::len), Some(300));
+    assert_eq!(control.faults(), Faults::default());
+
+    // Over HTTP, with the other fields left out.
+    let armed = harness
+        .http
+        .post(harness.url("/__sim/faults"))
+        .json(&serde_json::json!({"truncated_json_at_page": 3}))
+        .send()
+        .await
+        .expect("POST faults");
+    assert_eq!(armed.status(), StatusCode::OK);
+    assert_eq!(
+        control.faults(),
+        Faults {
+            truncated_json_at_page: Some(3),
+            ..Faults::default()
+        }
+    );
+}
+
+#[tokio::test]
+async fn only_answered_requests_count_towards_a_chain() {
+    // User's first page opens a chain of two.
+    let harness = Harness::start(org_config(600, 300)).await;
+    let control = harness.sim.control();
+    let tokens = harness.authorize().await;
+    let token = text(&tokens, "access_token");
+    control.set_faults(Faults {
+        latency_ms: 100,
+        ..Faults::default()
+    });
+    // A job path answered 404: not a request of any chain.
+    let unknown = harness
+        .get(&format!("{V}/jobs/query/750000000000999AAA"), Some(token))
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(control.longest_chain_served(), Duration::ZERO);
+    // A page answered counts, its latency included; the job path answered 404 twice more
+    // does not (three requests of 100 ms would make it the longest chain).
+    let (status, _) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(status, StatusCode::OK);
+    for _ in 0..2 {
+        let unknown = harness
+            .get(&format!("{V}/jobs/query/750000000000999AAA"), Some(token))
+            .await;
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    }
+    let served = control.longest_chain_served();
+    assert!(
+        served >= Duration::from_millis(100) && served < Duration::from_millis(200),
+        "one request counted: {served:?}"
     );
 }
