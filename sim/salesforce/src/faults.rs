@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// data call (any request under `/services/data/vNN.N/`) and then clears itself; the faults
 /// that name a page or a result set (`expire_session_after_page`, `*_at_page`,
 /// `bulk_expire_session_at_set`) wait for it and then clear themselves;
-/// `latency_ms`, `slow_object` and `token_answer_delay_ms` stay until changed.
+/// `latency_ms`, `slow_object`, `refuse_queries_of` and `token_answer_delay_ms` stay until
+/// changed.
 ///
 /// | fault | answer |
 /// |---|---|
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 /// | `bulk_expire_session_at_set: Some(k)` | the next request for result set `k` (0 = the first) of any Bulk API 2.0 query job ends every session and answers 401 `INVALID_SESSION_ID`; asking again after a refresh works |
 /// | `latency_ms` | every data call waits this long first |
 /// | `slow_object: Some({object, delay_ms})` | every query page of `object` (its first page and its `nextRecordsUrl` pages) waits `delay_ms` more: one object slower than the others |
+/// | `refuse_queries_of: Some(object)` | every query of `object` answers 400 `INVALID_TYPE`, as for an object the user may not see, while its describe still answers: a user who loses access during a run |
 /// | `token_answer_delay_ms` | every token request is answered this long **after** it took effect (a refresh has already rotated the refresh token): a client that gives up meanwhile loses the new token |
 ///
 /// Refused calls (401, 403, 503, HTML) are not counted against the allowance.
@@ -53,6 +55,8 @@ pub struct Faults {
     pub latency_ms: u64,
     /// See the table above.
     pub slow_object: Option<SlowObject>,
+    /// See the table above.
+    pub refuse_queries_of: Option<String>,
     /// See the table above.
     pub token_answer_delay_ms: u64,
 }

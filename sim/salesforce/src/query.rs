@@ -32,6 +32,20 @@ pub(crate) struct QueryError {
     pub(crate) message: String,
 }
 
+impl QueryError {
+    /// 400 `INVALID_TYPE`: an object the org lacks, or that the user may not see.
+    pub(crate) fn not_supported(object: &str) -> Self {
+        QueryError {
+            code: "INVALID_TYPE",
+            message: format!(
+                "sObject type '{object}' is not supported. If you are attempting to use a \
+                 custom object, be sure to append the '__c' after the entity name. Please \
+                 reference your WSDL or the describe call for the appropriate names."
+            ),
+        }
+    }
+}
+
 fn malformed(message: impl Into<String>) -> QueryError {
     QueryError {
         code: "MALFORMED_QUERY",
@@ -215,14 +229,7 @@ pub(crate) fn parse(soql: &str) -> Result<Plan, QueryError> {
     }
     p.expect_word("FROM")?;
     let object = p.word()?;
-    let obj = Obj::from_name(&object).ok_or_else(|| QueryError {
-        code: "INVALID_TYPE",
-        message: format!(
-            "sObject type '{object}' is not supported. If you are attempting to use a custom \
-             object, be sure to append the '__c' after the entity name. Please reference \
-             your WSDL or the describe call for the appropriate names."
-        ),
-    })?;
+    let obj = Obj::from_name(&object).ok_or_else(|| QueryError::not_supported(&object))?;
     let fields = raw_fields
         .iter()
         .map(|raw| resolve(obj, raw))
@@ -479,15 +486,7 @@ impl Plan {
     /// and a feature flag the org lacks `INVALID_FIELD`, as on Salesforce.
     pub(crate) fn check_org(&self, org: &SyntheticOrg) -> Result<(), QueryError> {
         if org.hides(self.obj) {
-            return Err(QueryError {
-                code: "INVALID_TYPE",
-                message: format!(
-                    "sObject type '{}' is not supported. If you are attempting to use a custom \
-                     object, be sure to append the '__c' after the entity name. Please \
-                     reference your WSDL or the describe call for the appropriate names.",
-                    self.obj.name()
-                ),
-            });
+            return Err(QueryError::not_supported(self.obj.name()));
         }
         let paths = self
             .fields

@@ -170,6 +170,9 @@ pub(crate) async fn query(
     if let Some(delay) = slow {
         tokio::time::sleep(delay).await;
     }
+    if shared.lock().refuses_queries_of(plan.obj.name()) {
+        return query_error(&QueryError::not_supported(plan.obj.name()));
+    }
     let gzip = accepts_gzip(&headers);
     let version = version_of(uri.path());
     if let Err(e) = plan.check_org(&org) {
@@ -313,6 +316,9 @@ pub(crate) async fn query_more(
     let slow = shared.lock().slow_down(chain.plan.obj.name());
     if let Some(delay) = slow {
         tokio::time::sleep(delay).await;
+    }
+    if shared.lock().refuses_queries_of(chain.plan.obj.name()) {
+        return query_error(&QueryError::not_supported(chain.plan.obj.name()));
     }
     if chain.expire_at_page == Some(page_no) {
         let mut state = shared.lock();

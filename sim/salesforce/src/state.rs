@@ -415,6 +415,14 @@ impl State {
         (slow.object == object).then(|| std::time::Duration::from_millis(slow.delay_ms))
     }
 
+    /// Whether queries of `object` are refused ([`Faults::refuse_queries_of`]).
+    pub(crate) fn refuses_queries_of(&self, object: &str) -> bool {
+        self.faults
+            .refuse_queries_of
+            .as_deref()
+            .is_some_and(|refused| refused.eq_ignore_ascii_case(object))
+    }
+
     pub(crate) fn count_query(&mut self) {
         self.queries = self.queries.saturating_add(1);
     }

@@ -506,6 +506,42 @@ async fn users_pages_are_read_while_the_small_tables_are_and_mapped_once_they_ar
 }
 
 #[tokio::test]
+async fn users_chain_failing_while_the_small_tables_are_read_ends_the_run_at_once() {
+    let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
+    let settings = settings(&sim, None).await;
+    // `User` may no longer be queried (describe still answers), while the frozen users'
+    // query, which `User`'s mapping waits for, answers late.
+    sim.control().set_faults(Faults {
+        slow_object: Some(SlowObject {
+            object: "UserLogin".into(),
+            delay_ms: 1_500,
+        }),
+        refuse_queries_of: Some("User".into()),
+        ..Faults::default()
+    });
+
+    let error = run(settings, &RecordingHost::new().host())
+        .await
+        .expect_err("User cannot be read");
+
+    assert!(
+        error.message.starts_with("User: ") && error.message.contains("INVALID_TYPE"),
+        "{}",
+        error.message
+    );
+    // The run ended with `User`'s error before the small tables were read (the frozen users'
+    // request, sent already, is still answered): the other big objects, which start after
+    // them, never sent a request.
+    let served = sim.control().served_pages();
+    assert!(
+        served
+            .iter()
+            .all(|object| !["PermissionSetLicenseAssign", "UserPackageLicense"].contains(object)),
+        "{served:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_expired_session_is_refreshed_once_and_the_same_page_resumed() {
     let sim = org_sim(
         USERS,

@@ -930,3 +930,41 @@ async fn only_answered_requests_count_towards_a_chain() {
         "one request counted: {served:?}"
     );
 }
+
+#[tokio::test]
+async fn queries_of_one_object_can_be_refused_while_its_describe_answers() {
+    let harness = Harness::start(org_config(30, 10)).await;
+    let tokens = harness.authorize().await;
+    let token = text(&tokens, "access_token");
+    // A chain started before the refusal.
+    let (status, first) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(status, StatusCode::OK);
+    let next = text(&first, "nextRecordsUrl").to_owned();
+    harness.sim.control().set_faults(Faults {
+        refuse_queries_of: Some("User".into()),
+        ..Faults::default()
+    });
+
+    let (status, body) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body[0]["errorCode"], "INVALID_TYPE");
+    assert!(text(&body[0], "message").starts_with("sObject type 'User' is not supported"));
+    let page = harness.get(&next, Some(token)).await;
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    let describe = harness
+        .get(&format!("{V}/sobjects/User/describe"), Some(token))
+        .await;
+    assert_eq!(describe.status(), StatusCode::OK);
+    let (status, _) = harness.soql_json(token, "SELECT Id FROM Profile").await;
+    assert_eq!(status, StatusCode::OK, "other objects answer");
+    // It stays until changed.
+    let (status, _) = harness.soql_json(token, "SELECT Id FROM User").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    harness.sim.control().set_faults(Faults::default());
+    let page = harness.get(&next, Some(token)).await;
+    assert_eq!(
+        page.status(),
+        StatusCode::OK,
+        "the chain goes on once allowed again"
+    );
+}
