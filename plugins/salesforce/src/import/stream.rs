@@ -181,45 +181,29 @@ struct Ahead<R> {
     fetching: Fetching<R>,
 }
 
-/// Asks for the page after `pending` if its start is in (`wait`: waits for it; otherwise
-/// only looks), unless it is asked for already.
+/// Asks for the page after `pending` as soon as its start is in; `None` when no start comes
+/// (the page failed, or it is its query's last).
 async fn ask_ahead<R>(
     api: &SharedApi,
     object: &'static str,
     pending: &mut Fetching<R>,
-    ahead: &mut Option<Ahead<R>>,
     fetched: u64,
-    wait: bool,
-) -> Result<(), Error>
+) -> Result<Option<Ahead<R>>, Error>
 where
     R: DeserializeOwned + Send + 'static,
 {
-    if ahead.is_some() {
-        return Ok(());
-    }
-    let Some(receiver) = pending.start.as_mut() else {
-        return Ok(());
+    let Some(receiver) = pending.start.take() else {
+        return Ok(None);
     };
-    let start = if wait {
-        receiver.await.ok()
-    } else {
-        match receiver.try_recv() {
-            Ok(start) => Some(start),
-            Err(oneshot::error::TryRecvError::Empty) => return Ok(()),
-            Err(oneshot::error::TryRecvError::Closed) => None,
-        }
+    let Ok(start) = receiver.await else {
+        return Ok(None);
     };
-    // Taken: a start is sent once; none came when the page failed or is its query's last.
-    pending.start = None;
-    if let Some(start) = start {
-        let rows_left = start.total_size.saturating_sub(fetched);
-        let url = api.url(&start.next_records_url)?;
-        *ahead = Some(Ahead {
-            url: start.next_records_url,
-            fetching: fetch::<R>(api, object, url, rows_left),
-        });
-    }
-    Ok(())
+    let rows_left = start.total_size.saturating_sub(fetched);
+    let url = api.url(&start.next_records_url)?;
+    Ok(Some(Ahead {
+        url: start.next_records_url,
+        fetching: fetch::<R>(api, object, url, rows_left),
+    }))
 }
 
 /// Pages a stream reads ahead while its sink is not there yet (each of at most 2,000 rows).
@@ -269,8 +253,6 @@ where
     S: Sink<R>,
 {
     let mut pending = Some(first);
-    // The page after `pending`, once asked for.
-    let mut ahead: Option<Ahead<R>> = None;
     let (mut fetched, mut done) = (0_u64, 0_u64);
     let sink_future = sink;
     tokio::pin!(sink_future);
@@ -279,7 +261,7 @@ where
     let mut waiting: VecDeque<QueryPage<R>> = VecDeque::new();
     while let Some(mut fetching) = pending.take() {
         // The next page is asked for as soon as this answer's start names it.
-        ask_ahead(&api, object, &mut fetching, &mut ahead, fetched, true).await?;
+        let mut ahead = ask_ahead(&api, object, &mut fetching, fetched).await?;
         let page = fetching.read().await?;
         host.check_cancelled()?;
         if !page.done {
@@ -328,11 +310,6 @@ where
             ));
         };
         while let Some(page) = waiting.pop_front() {
-            // The chain first: pages that waited for the sink are mapped while the page after
-            // the pending one, already named, is being fetched.
-            if let Some(pending) = pending.as_mut() {
-                ask_ahead(&api, object, pending, &mut ahead, fetched, false).await?;
-            }
             let rows = page.records.len() as u64;
             let total = page.total_size;
             let mut out = RecordBatch::new();
