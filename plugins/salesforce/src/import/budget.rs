@@ -13,8 +13,8 @@
 //! included, plus the next one would exceed `api_budget_percent` % of the org's `MAX`. The
 //! first requests of a run are made at once before `MAX` is known (`Organization`, describe
 //! `User`, and with `import.login_history_api = "auto"` the count of `LoginHistory`: two or
-//! three), so the rule applies from the request after them on: a budget of fewer than three
-//! calls can be exceeded by up to two.
+//! three), so the rule applies from the request after them on: a budget smaller than those
+//! first requests can be crossed by them.
 
 use std::sync::Mutex;
 

@@ -2,7 +2,7 @@
 //!
 //! | setting | how |
 //! |---|---|
-//! | `auto` (default) | One `SELECT COUNT()` of the window, made with the run's first requests ([`measure`]), decides: up to [`BULK_ABOVE_ROWS`] rows, the REST windows (below). Beyond, a Bulk API 2.0 job reads the whole window ([`bulk`]). |
+//! | `auto` (default) | One `SELECT COUNT()` of the window, made with the run's first requests ([`measure`]), decides: up to [`BULK_ABOVE_ROWS`] rows, the REST windows (below). Beyond, or when the count fails (a warning in the summary), a Bulk API 2.0 job reads the whole window ([`bulk`]). |
 //! | `bulk` | A Bulk API 2.0 job. |
 //! | `rest` | The REST API, as `import.login_history_windows` time windows read at once. |
 //!
@@ -14,7 +14,8 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use invhost_plugin_api::{Error, Host, sdk::RecordBatch};
+use invhost_plugin_api::{Error, ErrorKind, Host, sdk::RecordBatch};
+use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::{
@@ -24,7 +25,7 @@ use crate::{
         bulk::{self, BulkError},
         limiter::EARLY,
         queries,
-        rows::{LoginRow, QueryPage},
+        rows::LoginRow,
         stream::{Emitter, Fetching, Sink, fetch, stream_from},
         usage::{self, UsageAggregator},
     },
@@ -66,30 +67,62 @@ fn aggregator(settings: &ImportSettings, streams: usize) -> Arc<Mutex<UsageAggre
     )))
 }
 
+/// What [`measure`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Count {
+    /// `rest` or `bulk`: nothing to count.
+    NotNeeded,
+    /// The rows in the window.
+    Rows(u64),
+    /// The count failed (a `QUERY_TIMEOUT` on a very large org, say): the Bulk API 2.0 job,
+    /// made for large reads, reads the window; the text says why, for the summary.
+    Failed(String),
+}
+
+/// A `COUNT()` answer: `totalSize` is required (an answer without it is no count).
+#[derive(Debug, Deserialize)]
+struct Counted {
+    #[serde(rename = "totalSize")]
+    total_size: u64,
+}
+
 /// With `import.login_history_api = "auto"`, how many rows the window of the
-/// `login_history_days` before `now` holds: one `COUNT()` query (one call, no rows). `None`
-/// with `rest` or `bulk`, which need no count.
+/// `login_history_days` before `now` holds: one `COUNT()` query (one call, no rows). A count
+/// that fails for a reason other than the session, the budget or a cancellation is no
+/// failure of the run ([`Count::Failed`]).
 pub async fn measure(
     api: &SharedApi,
     settings: &ImportSettings,
     now: DateTime<Utc>,
-) -> Result<Option<u64>, Error> {
+) -> Result<Count, Error> {
     if settings.login_history_api != LoginHistoryApi::Auto {
-        return Ok(None);
+        return Ok(Count::NotNeeded);
     }
     let soql = queries::login_history_count(now, settings.login_history_days);
-    let counted: QueryPage<serde::de::IgnoredAny> = api.get(OBJECT, &api.query_url(&soql)?).await?;
-    Ok(Some(counted.total_size))
+    match api.get::<Counted>(OBJECT, &api.query_url(&soql)?).await {
+        Ok(counted) => Ok(Count::Rows(counted.total_size)),
+        Err(error)
+            if [
+                ErrorKind::AUTH,
+                ErrorKind::RATE_LIMITED,
+                ErrorKind::CANCELLED,
+            ]
+            .contains(&error.kind) =>
+        {
+            Err(error)
+        }
+        Err(error) => Ok(Count::Failed(error.message)),
+    }
 }
 
 /// Reads the login history of the `login_history_days` before `now` into usage records;
-/// `rows` is what [`measure`] counted. Returns the warnings for the summary.
+/// `count` is what [`measure`] found. Returns the warnings for the summary.
 pub async fn read(
     api: SharedApi,
     emitter: Emitter,
     host: Host,
     settings: ImportSettings,
-    (now, rows): (DateTime<Utc>, Option<u64>),
+    (now, count): (DateTime<Utc>, Count),
 ) -> Result<Vec<String>, Error> {
     let whole = queries::login_history(now, settings.login_history_days, 1)
         .into_iter()
@@ -107,35 +140,49 @@ pub async fn read(
             return Ok(Vec::new());
         }
         LoginHistoryApi::Bulk => {}
-        LoginHistoryApi::Auto => {
-            let rows = rows.ok_or_else(|| {
-                Error::internal("LoginHistory was not counted before it was read; this is a bug")
-            })?;
-            if rows <= BULK_ABOVE_ROWS {
+        LoginHistoryApi::Auto => match &count {
+            Count::Rows(rows) if *rows <= BULK_ABOVE_ROWS => {
                 let firsts = first_pages(&api, &windows)?;
                 rest_windows(&api, &emitter, &host, &settings, firsts).await?;
                 return Ok(Vec::new());
             }
-            info!(
+            Count::Rows(rows) => info!(
                 rows,
                 "LoginHistory is large; reading it with a Bulk API 2.0 query job."
-            );
-        }
+            ),
+            Count::Failed(reason) => warn!(
+                %reason,
+                "LoginHistory could not be counted; reading it with a Bulk API 2.0 query job."
+            ),
+            Count::NotNeeded => {
+                return Err(Error::internal(
+                    "LoginHistory was not counted before it was read; this is a bug",
+                ));
+            }
+        },
+    }
+    let mut warnings = Vec::new();
+    if let Count::Failed(reason) = &count {
+        warnings.push(format!(
+            "LoginHistory could not be counted ({reason}), so it was read with a Bulk API 2.0 \
+             query job, as a large login history is"
+        ));
     }
     let sink = Logins(aggregator(&settings, 1));
     match bulk::read_logins(&api, &emitter, &host, OBJECT, &whole, sink).await {
-        Ok(_) => Ok(Vec::new()),
+        Ok(_) => Ok(warnings),
         Err(BulkError::Failed(error)) => Err(error),
         Err(BulkError::Unusable(error)) => {
             warn!(error = %error.message, "The Bulk API 2.0 job could not be used; reading LoginHistory through the REST API.");
             let firsts = first_pages(&api, &windows)?;
             rest_windows(&api, &emitter, &host, &settings, firsts).await?;
-            Ok(vec![format!(
+            warnings.push(format!(
                 "{}; LoginHistory was read through the REST API instead, which takes one API \
                  call per 2,000 rows (set import.login_history_api to \"rest\" to skip the \
                  attempt)",
                 error.message
-            )])
+            ));
+            Ok(warnings)
         }
     }
 }

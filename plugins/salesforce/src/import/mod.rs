@@ -321,15 +321,19 @@ async fn run(
     // The requests made before the org's allowance is known ([`budget`]): `User`'s chain
     // waits for describe; `LoginHistory` for its count, which may take Salesforce longer
     // and so has a task of its own.
+    // With fewer than three slots, the count would take one of the two those need: it
+    // follows them then.
     let now = chrono::Utc::now();
-    let login_rows = {
+    let count = || {
         let (api, settings) = (Arc::clone(api), settings.clone());
         Task::spawn(async move { login_history::measure(&api, &settings, now).await })
     };
+    let mut login_rows = (settings.max_concurrent_queries >= 3).then(count);
     let (organization, describe) = tokio::try_join!(
         collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION),
         queries::describe_user(api),
     )?;
+    let login_rows = login_rows.take().unwrap_or_else(count);
     let organization = organization
         .into_iter()
         .next()
@@ -343,9 +347,9 @@ async fn run(
         emitter: emitter.clone(),
         host: host.clone(),
     };
-    // `User`, the longest chain, starts now; the small tables are read meanwhile, before the
-    // other big objects start, whose first pages would otherwise take the slots they need.
-    // `User`'s mapping waits for them.
+    // `User`, the longest chain, starts now; the small tables are read meanwhile, before
+    // `PermissionSetLicenseAssign` and `UserPackageLicense` start, whose first pages would
+    // otherwise take the slots they need. `User`'s mapping waits for them.
     let (send_context, context_ready) = tokio::sync::oneshot::channel();
     let mut users = start_users(&streams, &describe, context_ready)?;
     // `LoginHistory` too, once counted: a Bulk API 2.0 job's creation goes before the small
@@ -370,13 +374,14 @@ async fn run(
     let mut reading = std::pin::pin!(tables(api));
     let tables = loop {
         tokio::select! {
-            tables = &mut reading => break tables?,
-            ended = &mut users.0 => return Err(match ended {
-                Ok(Err(error)) => error,
+            // A failure first, so that nothing more is started after it.
+            biased;
+            ended = users.wait() => return Err(match ended {
+                Ok(Err(error)) | Err(error) => error,
                 Ok(Ok(_)) => Error::internal("User's stream ended before it had its tables; this is a bug"),
-                Err(error) => Error::internal(format!("an import task failed: {error}; this is a bug")),
             }),
             ended = &mut logins, if logins_ended.is_none() => logins_ended = Some(ended?),
+            tables = &mut reading => break tables?,
         }
     };
     let permission_set_assignments = streams.spawn::<PermissionSetLicenseAssignRow, _>(

@@ -2,11 +2,12 @@
 //! the one after it is mapped, while the next page is already being fetched (one page ahead,
 //! no more), so a big object never sits in memory whole.
 //!
-//! A page chain is only as fast as the time from one answer to the next request. So the next
-//! page is asked for as soon as an answer is in: its first kilobyte is inflated and read for
-//! `nextRecordsUrl` ([`PageStart`]), before the page is inflated and decoded whole, which
-//! happens on the blocking pool ([`Api::call`]) so that the runtime's workers stay free to
-//! send requests and take answers. The whole page's `nextRecordsUrl` is checked against it.
+//! A page chain is only as fast as the time from one answer to the next request. So from the
+//! second page on, the next page is asked for as soon as an answer is in: its first kilobyte
+//! is inflated and read for `nextRecordsUrl` ([`PageStart`]), before the page is inflated and
+//! decoded whole, which happens on the blocking pool ([`Api::call`]) so that the runtime's
+//! workers stay free to send requests and take answers. The whole page's `nextRecordsUrl` is
+//! checked against it. A query's first page is read whole first ([`fetch`] says why).
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -54,6 +55,12 @@ impl<T> Task<T> {
 
     /// Waits for the task; a panic in it becomes an `internal` error.
     pub async fn join(mut self) -> Result<T, Error> {
+        self.wait().await
+    }
+
+    /// [`Task::join`] without giving the task up, for a `select!`: once it has answered, it
+    /// must not be waited for again.
+    pub async fn wait(&mut self) -> Result<T, Error> {
         (&mut self.0).await.map_err(|error| {
             Error::internal(format!("an import task failed: {error}; this is a bug"))
         })
@@ -139,17 +146,36 @@ impl<R: Send + 'static> Fetching<R> {
 /// before its first record.
 const START_BYTES: usize = 1024;
 
-/// Fetches one page of `object` in a task of its own; `priority` is the request's priority
-/// for a slot (for the first page [`CHAIN`], [`URGENT`] or [`EARLY`]; after it, the rows
-/// left). The answer's start is sent on as soon as the answer is in ([`Fetching`]).
+/// Fetches the first page of a query (`url`, the query itself) in a task of its own, with
+/// priority `priority` for a slot ([`CHAIN`], [`URGENT`] or [`EARLY`]).
+///
+/// A first page is read whole before the page after it is asked for: a first page cut short
+/// is asked for again by running its query again, which opens a new cursor, so the next page
+/// its first answer named would be of a cursor nobody reads on (a billed call for nothing).
 pub fn fetch<R>(api: &SharedApi, object: &'static str, url: Url, priority: u64) -> Fetching<R>
+where
+    R: DeserializeOwned + Send + 'static,
+{
+    let api = Arc::clone(api);
+    let page = Task::spawn(async move {
+        api.get_with_priority::<QueryPage<R>>(object, &url, priority)
+            .await
+    });
+    Fetching { page, start: None }
+}
+
+/// Fetches a page after the first (`url`, a `nextRecordsUrl`) in a task of its own, with
+/// priority `priority` (the query's rows left); the answer's start is sent on as soon as the
+/// answer is in ([`Fetching`]).
+fn fetch_next<R>(api: &SharedApi, object: &'static str, url: Url, priority: u64) -> Fetching<R>
 where
     R: DeserializeOwned + Send + 'static,
 {
     let api = Arc::clone(api);
     let (found, start) = oneshot::channel();
     let page = Task::spawn(async move {
-        // Sent once: an answer asked for again (cut short) names the same next page.
+        // Sent once: an answer asked for again (cut short) names the same next page, of the
+        // same cursor.
         let found = Mutex::new(Some(found));
         let peek = |answer: &Answer| {
             let prefix = body_prefix(&answer.headers, &answer.body, START_BYTES);
@@ -181,8 +207,9 @@ struct Ahead<R> {
     fetching: Fetching<R>,
 }
 
-/// Asks for the page after `pending` as soon as its start is in; `None` when no start comes
-/// (the page failed, or it is its query's last).
+/// Asks for the page after `pending` as soon as its start is in; `None` when no start comes:
+/// a first page ([`fetch`]), a page that failed, its query's last, or a start
+/// [`PageStart::read`] could not read (the page is then read whole first).
 async fn ask_ahead<R>(
     api: &SharedApi,
     object: &'static str,
@@ -202,7 +229,7 @@ where
     let url = api.url(&start.next_records_url)?;
     Ok(Some(Ahead {
         url: start.next_records_url,
-        fetching: fetch::<R>(api, object, url, rows_left),
+        fetching: fetch_next::<R>(api, object, url, rows_left),
     }))
 }
 
@@ -280,7 +307,7 @@ where
                         );
                     }
                     let rows_left = page.total_size.saturating_sub(fetched);
-                    fetch::<R>(&api, object, api.url(next)?, rows_left)
+                    fetch_next::<R>(&api, object, api.url(next)?, rows_left)
                 }
             });
         } else if ahead.take().is_some() {
