@@ -25,8 +25,8 @@ use crate::{
         bulk::{self, BulkError},
         limiter::EARLY,
         queries,
-        rows::LoginRow,
-        stream::{Emitter, Fetching, Sink, fetch, stream_from},
+        rows::{LoginRow, QueryPage},
+        stream::{Emitter, Sink, Task, fetch, stream_from},
         usage::{self, UsageAggregator},
     },
 };
@@ -133,6 +133,7 @@ pub async fn read(
         settings.login_history_days,
         settings.login_history_windows,
     );
+    let mut warnings = Vec::new();
     match settings.login_history_api {
         LoginHistoryApi::Rest => {
             let firsts = first_pages(&api, &windows)?;
@@ -150,23 +151,22 @@ pub async fn read(
                 rows,
                 "LoginHistory is large; reading it with a Bulk API 2.0 query job."
             ),
-            Count::Failed(reason) => warn!(
-                %reason,
-                "LoginHistory could not be counted; reading it with a Bulk API 2.0 query job."
-            ),
+            Count::Failed(reason) => {
+                warn!(
+                    %reason,
+                    "LoginHistory could not be counted; reading it with a Bulk API 2.0 query job."
+                );
+                warnings.push(format!(
+                    "LoginHistory could not be counted ({reason}), so it was read with a Bulk \
+                     API 2.0 query job, as a large login history is"
+                ));
+            }
             Count::NotNeeded => {
                 return Err(Error::internal(
                     "LoginHistory was not counted before it was read; this is a bug",
                 ));
             }
         },
-    }
-    let mut warnings = Vec::new();
-    if let Count::Failed(reason) = &count {
-        warnings.push(format!(
-            "LoginHistory could not be counted ({reason}), so it was read with a Bulk API 2.0 \
-             query job, as a large login history is"
-        ));
     }
     let sink = Logins(aggregator(&settings, 1));
     match bulk::read_logins(&api, &emitter, &host, OBJECT, &whole, sink).await {
@@ -196,7 +196,7 @@ fn first_pages(api: &SharedApi, windows: &[String]) -> Result<Vec<FirstPage>, Er
 }
 
 /// The first page of a window, being read or read.
-type FirstPage = Fetching<LoginRow>;
+type FirstPage = Task<Result<QueryPage<LoginRow>, Error>>;
 
 /// The REST API: the windows' chains from their first pages, all at once.
 async fn rest_windows(

@@ -328,12 +328,12 @@ async fn run(
         let (api, settings) = (Arc::clone(api), settings.clone());
         Task::spawn(async move { login_history::measure(&api, &settings, now).await })
     };
-    let mut login_rows = (settings.max_concurrent_queries >= 3).then(count);
+    let counting = (settings.max_concurrent_queries >= 3).then(count);
     let (organization, describe) = tokio::try_join!(
         collect::<OrganizationRow>(api, "Organization", queries::ORGANIZATION),
         queries::describe_user(api),
     )?;
-    let login_rows = login_rows.take().unwrap_or_else(count);
+    let login_rows = counting.unwrap_or_else(count);
     let organization = organization
         .into_iter()
         .next()

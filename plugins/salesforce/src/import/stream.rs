@@ -130,14 +130,14 @@ pub trait Sink<R>: Send + 'static {
 /// ([`PageStart`]: the page after it, if any), sent on before the page is inflated and
 /// decoded, so that the page after it can be asked for meanwhile.
 #[derive(Debug)]
-pub struct Fetching<R> {
+struct Fetching<R> {
     page: Task<Result<QueryPage<R>, Error>>,
     start: Option<oneshot::Receiver<PageStart>>,
 }
 
 impl<R: Send + 'static> Fetching<R> {
     /// Waits for the page.
-    pub async fn read(self) -> Result<QueryPage<R>, Error> {
+    async fn read(self) -> Result<QueryPage<R>, Error> {
         self.page.join().await?
     }
 }
@@ -152,16 +152,20 @@ const START_BYTES: usize = 1024;
 /// A first page is read whole before the page after it is asked for: a first page cut short
 /// is asked for again by running its query again, which opens a new cursor, so the next page
 /// its first answer named would be of a cursor nobody reads on (a billed call for nothing).
-pub fn fetch<R>(api: &SharedApi, object: &'static str, url: Url, priority: u64) -> Fetching<R>
+pub fn fetch<R>(
+    api: &SharedApi,
+    object: &'static str,
+    url: Url,
+    priority: u64,
+) -> Task<Result<QueryPage<R>, Error>>
 where
     R: DeserializeOwned + Send + 'static,
 {
     let api = Arc::clone(api);
-    let page = Task::spawn(async move {
+    Task::spawn(async move {
         api.get_with_priority::<QueryPage<R>>(object, &url, priority)
             .await
-    });
-    Fetching { page, start: None }
+    })
 }
 
 /// Fetches a page after the first (`url`, a `nextRecordsUrl`) in a task of its own, with
@@ -272,14 +276,17 @@ pub async fn stream_from<R, S>(
     emitter: Emitter,
     host: Host,
     object: &'static str,
-    first: Fetching<R>,
+    first: Task<Result<QueryPage<R>, Error>>,
     sink: impl Future<Output = Result<S, Error>> + Send,
 ) -> Result<(S, u64), Error>
 where
     R: DeserializeOwned + Send + 'static,
     S: Sink<R>,
 {
-    let mut pending = Some(first);
+    let mut pending = Some(Fetching {
+        page: first,
+        start: None,
+    });
     let (mut fetched, mut done) = (0_u64, 0_u64);
     let sink_future = sink;
     tokio::pin!(sink_future);

@@ -456,16 +456,22 @@ async fn an_import_equals_the_ground_truth() {
     eprintln!("import of {USERS} users: {elapsed:?}, {calls} API calls");
 }
 
+/// The frozen users' query (`UserLogin`, which `User`'s mapping waits for) answered `delay_ms`
+/// late.
+fn frozen_users_late(delay_ms: u64) -> Option<SlowObject> {
+    Some(SlowObject {
+        object: "UserLogin".into(),
+        delay_ms,
+    })
+}
+
 #[tokio::test]
 async fn users_pages_are_read_while_the_small_tables_are_and_mapped_once_they_are_in() {
     let sim = org_sim(USERS, PAGE, SimConfig::default()).await;
     let settings = settings(&sim, None).await;
     // The frozen users' query answers late: `User`'s chain, the longest, must not wait for it.
     sim.control().set_faults(Faults {
-        slow_object: Some(SlowObject {
-            object: "UserLogin".into(),
-            delay_ms: 2_000,
-        }),
+        slow_object: frozen_users_late(2_000),
         ..Faults::default()
     });
     let recording = RecordingHost::new();
@@ -512,10 +518,7 @@ async fn users_chain_failing_while_the_small_tables_are_read_ends_the_run_at_onc
     // `User` may no longer be queried (describe still answers), while the frozen users'
     // query, which `User`'s mapping waits for, answers late.
     sim.control().set_faults(Faults {
-        slow_object: Some(SlowObject {
-            object: "UserLogin".into(),
-            delay_ms: 1_500,
-        }),
+        slow_object: frozen_users_late(1_500),
         refuse_queries_of: Some("User".into()),
         ..Faults::default()
     });
