@@ -12,6 +12,7 @@
 //! * [`snapshots`]: the inventory records of each run, written batch by batch into a snapshot
 //!   that becomes current only when its run succeeds.
 
+mod checkpointer;
 pub mod connections;
 pub mod migrations;
 pub mod runs;

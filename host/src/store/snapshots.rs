@@ -20,7 +20,7 @@ use invhost_plugin_api::model::{
 use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{DB_FILE, StoreError};
+use super::{DB_FILE, StoreError, checkpointer::Checkpointer};
 
 /// The tables that hold a snapshot's records, with the record kind each holds.
 pub const RECORD_TABLES: [(&str, &str); 6] = [
@@ -136,6 +136,8 @@ pub enum BatchError {
 /// Writes records into one `building` snapshot, on its own database connection.
 #[derive(Debug)]
 pub struct SnapshotWriter {
+    /// Declared first, so that the thread ends before `db` closes.
+    checkpointer: Option<Checkpointer>,
     db: Connection,
     snapshot_id: i64,
     run_id: i64,
@@ -200,7 +202,10 @@ impl SnapshotWriter {
     /// A writer for the `building` snapshot `snapshot_id` of the database in `data_dir`.
     pub fn open(data_dir: &Path, snapshot_id: i64) -> Result<Self, StoreError> {
         let path = data_dir.join(DB_FILE);
-        let db = Connection::open(&path).map_err(|source| StoreError::Open { path, source })?;
+        let db = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
         db.busy_timeout(std::time::Duration::from_secs(30))?;
         // Records of a building snapshot need not survive a power cut on their own: the
         // snapshot only counts once the run publishes it, and that commit is synced in full
@@ -218,7 +223,11 @@ impl SnapshotWriter {
                 what: format!("snapshot {snapshot_id}"),
                 detail: "no snapshot is being built under this id".into(),
             })?;
+        // The log is copied into the database file by a thread of its own, not in this
+        // connection's commits ([`Checkpointer`]).
+        let checkpointer = Checkpointer::start(&path, &db);
         Ok(SnapshotWriter {
+            checkpointer,
             db,
             snapshot_id,
             run_id,
@@ -245,6 +254,9 @@ impl SnapshotWriter {
     /// before it.
     pub fn write_batch(&mut self, batch: &str) -> Result<BatchOutcome, BatchError> {
         let mut outcome = BatchOutcome::default();
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.catch_up(&self.db).map_err(StoreError::from)?;
+        }
         let tx = self
             .db
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -286,7 +298,13 @@ impl SnapshotWriter {
             }
         }
         drop(statements);
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committing();
+        }
         tx.commit().map_err(StoreError::from)?;
+        if let Some(checkpointer) = &mut self.checkpointer {
+            checkpointer.committed();
+        }
         Ok(outcome)
     }
 }
@@ -669,6 +687,52 @@ mod tests {
                 |r| r.get(0),
             )
             .expect("count")
+    }
+
+    #[test]
+    fn the_log_is_copied_by_a_thread_and_starts_over_while_batches_are_written() {
+        use crate::store::checkpointer::RESTART_FRAMES;
+        const BATCHES: usize = 60;
+        const PER_BATCH: usize = 400;
+        let (dir, _store, _run, snapshot) = started();
+        let db_file = dir.path().join(DB_FILE);
+        let log_file = dir.path().join(format!("{DB_FILE}-wal"));
+        let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut writer = SnapshotWriter::open(dir.path(), snapshot).expect("writer");
+        assert!(writer.checkpointer.is_some(), "the writer has its thread");
+        let mut largest_log = 0;
+        for b in 0..BATCHES {
+            let batch: String = (0..PER_BATCH)
+                .map(|i| {
+                    line(json!({
+                        "kind": "account", "id": format!("005{b:04}{i:05}"),
+                        "username": format!("user{b}.{i}@example.com"), "active": true,
+                        "attributes": {"title": "x".repeat(200)}
+                    }))
+                })
+                .collect();
+            writer.write_batch(&batch).expect("written");
+            largest_log = largest_log.max(size(&log_file));
+        }
+        let written: i64 = writer
+            .db
+            .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(written, (BATCHES * PER_BATCH) as i64);
+        // Every record reached the database file while the writer was still open (by the
+        // thread, or by the writer catching up), and the log never held more than the
+        // threshold and a few batches: without checkpoints it would hold all of them.
+        let database = size(&db_file);
+        assert!(
+            database > 4 << 20,
+            "the database file holds the records: {database} bytes"
+        );
+        let frame = 4096 + 24;
+        let bound = (RESTART_FRAMES as u64 + 3 * 160) * frame;
+        assert!(
+            largest_log <= bound && largest_log * 4 < database,
+            "the log grew to {largest_log} bytes (bound {bound}, database {database})"
+        );
     }
 
     #[test]
