@@ -1,21 +1,23 @@
 //! [`Checkpointer`]: copies the write-ahead log into the database file on a thread of its own
 //! while a [`super::SnapshotWriter`] writes, so that a long import's batches do not wait for it.
 //!
-//! In WAL mode SQLite appends every commit to the log, and by default the connection whose
-//! commit takes the log past 1,000 pages copies the log into the database file there and then
+//! In WAL mode SQLite appends every commit to the log, and by default a connection whose commit
+//! leaves 1,000 pages or more in the log copies the log into the database file there and then
 //! (an automatic checkpoint), syncing both files. For a writer that commits batch after batch,
 //! that was about a quarter of its time, and the writer is the one part of an import that
 //! cannot spread over cores (SQLite has one writer at a time). So the writer's connection does
 //! not checkpoint; this thread does, on a connection of its own, after each of the writer's
-//! commits (a `PASSIVE` checkpoint, which never blocks the writer or a reader).
+//! commits (a `PASSIVE` checkpoint, which waits for no reader or writer, nor makes them wait).
 //!
-//! The log starts over only at a transaction that begins once every frame in it was copied. A
-//! writer that commits while a checkpoint runs can miss that moment every time, and the log
-//! would grow for the whole import; so once it holds more than [`RESTART_FRAMES`] frames (the
-//! writer learns how many from SQLite after each commit), the writer waits for the checkpoint
-//! under way and copies the rest itself ([`Checkpointer::catch_up`]), and its next transaction
-//! starts the log over. Should the thread fail, the writer checkpoints on its own again, as
-//! SQLite does by default.
+//! The log starts over only at a transaction that begins once every frame in it was copied and
+//! no reader still reads from it. A writer that commits while a checkpoint runs can miss that
+//! moment every time, and the log would grow for the whole import; so once it holds more than
+//! [`RESTART_FRAMES`] frames (the writer learns how many from SQLite after each commit), the
+//! writer waits for the checkpoint under way and copies the rest itself
+//! ([`Checkpointer::catch_up`]), and its next transaction starts the log over. A reader that
+//! keeps an old snapshot open (a long report) holds the log back until it is done: the writer
+//! then tries again only once the log has grown by another [`RESTART_FRAMES`]. Should the thread
+//! fail, or a checkpoint of the writer's own, the writer checkpoints as SQLite does by default.
 
 use std::{
     cell::Cell,
@@ -74,6 +76,9 @@ pub(crate) struct Checkpointer {
     thread: Option<JoinHandle<()>>,
     /// Frames in the log after the writer's last commit.
     log_frames: i64,
+    /// Frames in the log beyond which the writer catches up: [`RESTART_FRAMES`], or more after
+    /// a catch-up a reader held back.
+    catch_up_at: i64,
 }
 
 impl Checkpointer {
@@ -85,6 +90,9 @@ impl Checkpointer {
         // A checkpoint syncs the log before copying it and the database file after, as the
         // writer's own would.
         db.pragma_update(None, "synchronous", "NORMAL").ok()?;
+        // Only its first statement, which reads the schema, can wait (for another connection
+        // recovering the log); a checkpoint itself never does.
+        db.busy_timeout(std::time::Duration::from_secs(1)).ok()?;
         let shared = Arc::new(Shared::default());
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let thread = {
@@ -109,6 +117,7 @@ impl Checkpointer {
             shared,
             thread: Some(thread),
             log_frames: 0,
+            catch_up_at: RESTART_FRAMES,
         })
     }
 
@@ -121,6 +130,10 @@ impl Checkpointer {
     /// asks the thread for a checkpoint (one already asked for is enough).
     pub(crate) fn committed(&mut self) {
         if let Some(frames) = LOG_FRAMES.with(Cell::take) {
+            if frames < self.log_frames {
+                // The log started over.
+                self.catch_up_at = RESTART_FRAMES;
+            }
             self.log_frames = frames;
         }
         if let Some(wake) = &self.wake {
@@ -132,28 +145,39 @@ impl Checkpointer {
 
     /// Before a transaction of the writer (on `writer`): when the log has grown past
     /// [`RESTART_FRAMES`], waits for the checkpoint under way and copies what is left, so that
-    /// the transaction starts the log over. When the thread has failed, the writer goes back to
-    /// checkpointing itself.
+    /// the transaction starts the log over. When the thread has failed, or this checkpoint
+    /// fails, the writer goes back to SQLite's automatic checkpoints (which, like this one, never
+    /// refuse a batch for a checkpoint that failed).
     pub(crate) fn catch_up(&mut self, writer: &Connection) -> rusqlite::Result<()> {
         if self.wake.is_none() {
             return Ok(());
         }
         if self.shared.failed.load(Ordering::Relaxed) {
-            self.wake = None;
-            // Replaces the log hook with SQLite's automatic checkpoints.
-            return writer.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES);
+            return self.hand_back(writer);
         }
-        if self.log_frames <= RESTART_FRAMES {
+        if self.log_frames <= self.catch_up_at {
             return Ok(());
         }
-        let _running = self
-            .shared
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        checkpoint(writer)?;
-        self.log_frames = 0;
+        let shared = Arc::clone(&self.shared);
+        let _running = shared.running.lock().unwrap_or_else(|e| e.into_inner());
+        match checkpoint(writer) {
+            Ok(Copied::All) => {}
+            // A reader (or another connection's checkpoint) holds the log back: try again once
+            // it has grown by as much again, not before every batch.
+            Ok(Copied::Partly) => self.catch_up_at = self.log_frames + RESTART_FRAMES,
+            Err(error) => {
+                tracing::debug!(%error, "the writer's checkpoint failed");
+                return self.hand_back(writer);
+            }
+        }
         Ok(())
+    }
+
+    /// Turns the writer's automatic checkpoints back on (replacing its log hook), and asks the
+    /// thread no more.
+    fn hand_back(&mut self, writer: &Connection) -> rusqlite::Result<()> {
+        self.wake = None;
+        writer.pragma_update(None, "wal_autocheckpoint", AUTOCHECKPOINT_PAGES)
     }
 }
 
@@ -166,9 +190,26 @@ impl Drop for Checkpointer {
     }
 }
 
+/// How much of the log a checkpoint copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copied {
+    /// Every frame: the next transaction starts the log over (unless a reader reads from it).
+    All,
+    /// Not every frame: a reader needs the rest, or another connection was checkpointing.
+    Partly,
+}
+
 /// A `PASSIVE` checkpoint on `db`: copies what no reader still needs, waiting for nobody.
-fn checkpoint(db: &Connection) -> rusqlite::Result<()> {
-    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+fn checkpoint(db: &Connection) -> rusqlite::Result<Copied> {
+    let (busy, log, copied): (i64, i64, i64) =
+        db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })?;
+    Ok(if busy == 0 && log == copied {
+        Copied::All
+    } else {
+        Copied::Partly
+    })
 }
 
 #[cfg(test)]
@@ -243,24 +284,63 @@ mod tests {
         let (dir, mut db, mut checkpointer) = writer();
         let database = dir.path().join("t.db");
         let before = size(&database);
+        // The thread cannot checkpoint while this is held; it is woken, and waits.
+        let shared = Arc::clone(&checkpointer.shared);
+        let held = shared.running.lock().expect("lock");
         for n in 0..10 {
-            // No catch-up: only the thread copies.
+            // No catch-up: only the thread would copy.
             commit_pages(&mut db, &mut checkpointer, n);
         }
         assert!(
             checkpointer.log_frames > 400,
-            "the hook counted the log's frames"
+            "the hook counted the log's frames: {}",
+            checkpointer.log_frames
         );
+        assert_eq!(size(&database), before, "the writer copied nothing itself");
+        drop(held);
         // The copies are the thread's, so wait for them (a loaded machine may be slow).
         let deadline = Instant::now() + Duration::from_secs(20);
         while size(&database) < before + 400 * 3000 && Instant::now() < deadline {
-            checkpointer.committed();
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(
             size(&database) >= before + 400 * 3000,
             "the thread copied the log into the database file"
         );
+    }
+
+    #[test]
+    fn a_reader_holding_the_log_back_is_waited_out_not_fought_before_every_batch() {
+        let (dir, mut db, mut checkpointer) = writer();
+        let (stuck, _unread) = mpsc::sync_channel(1);
+        checkpointer.wake = Some(stuck);
+        let reader = Connection::open(dir.path().join("t.db")).expect("reader");
+        batch(&mut db, &mut checkpointer, 0);
+        reader
+            .execute_batch("BEGIN; SELECT COUNT(*) FROM t;")
+            .expect("a read transaction stays open");
+        for n in 1..6 {
+            batch(&mut db, &mut checkpointer, n);
+        }
+        // The catch-up could not copy what the reader still reads: the next one waits for the
+        // log to grow by as much again.
+        assert!(checkpointer.log_frames > RESTART_FRAMES);
+        assert!(
+            checkpointer.catch_up_at > RESTART_FRAMES,
+            "catch-up at {}",
+            checkpointer.catch_up_at
+        );
+        reader.execute_batch("COMMIT").expect("read ends");
+        let mut smallest_after = i64::MAX;
+        for n in 6..30 {
+            batch(&mut db, &mut checkpointer, n);
+            smallest_after = smallest_after.min(checkpointer.log_frames);
+        }
+        assert!(
+            smallest_after <= 60,
+            "the log started over once the reader was gone: {smallest_after} frames at least"
+        );
+        assert_eq!(checkpointer.catch_up_at, RESTART_FRAMES);
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub enum BatchError {
 /// Writes records into one `building` snapshot, on its own database connection.
 #[derive(Debug)]
 pub struct SnapshotWriter {
-    /// Declared first, so that the thread ends before `db` closes.
+    /// Declared first: dropping the writer waits for the checkpoint under way, then closes
+    /// `db`.
     checkpointer: Option<Checkpointer>,
     db: Connection,
     snapshot_id: i64,
