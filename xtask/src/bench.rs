@@ -97,6 +97,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         "invhost-sim-salesforce",
     ])?;
     let release = target_dir().join("release");
+    let installed = install(&release)?;
     println!("{}", machine());
     let mut results = Vec::new();
     let mut spreads = Vec::new();
@@ -108,7 +109,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 eprintln!(
                     "xtask: bench: {users} users, {latency_ms} ms latency, run {run} of {runs}"
                 );
-                let m = run_scenario(&release, scenario, baseline)?;
+                let m = run_scenario(&release, &installed, scenario, baseline)?;
                 print_row(&m);
                 measured.push(m);
             }
@@ -159,6 +160,26 @@ fn spread(runs: &[Measured]) -> String {
         ));
     }
     line
+}
+
+/// `invhost` and the Salesforce plugin copied alone into `target/bench-install/`, as they are
+/// installed, and measured from there: run from `target/release`, `invhost` would also load
+/// every other plugin library there (the test fixtures, once the tests were built in release),
+/// whose code adds a few MiB to the peak RSS of every run and would make the figures depend on
+/// what was built before.
+fn install(release: &Path) -> Result<PathBuf, String> {
+    use std::env::consts::{DLL_PREFIX, DLL_SUFFIX, EXE_SUFFIX};
+    let installed = target_dir().join("bench-install");
+    let _ = std::fs::remove_dir_all(&installed);
+    std::fs::create_dir_all(&installed).map_err(|e| format!("{}: {e}", installed.display()))?;
+    for file in [
+        format!("invhost{EXE_SUFFIX}"),
+        format!("{DLL_PREFIX}invhost_salesforce{DLL_SUFFIX}"),
+    ] {
+        std::fs::copy(release.join(&file), installed.join(&file))
+            .map_err(|e| format!("copying {file} to {}: {e}", installed.display()))?;
+    }
+    Ok(installed)
 }
 
 fn target_dir() -> PathBuf {
@@ -259,15 +280,15 @@ fn sim_get(base: &str, path: &str) -> Result<Value, String> {
     serde_json::from_str(body).map_err(|e| format!("{path}: {e}"))
 }
 
-fn invhost(release: &Path, data_dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(release.join("invhost"));
+fn invhost(installed: &Path, data_dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(installed.join("invhost"));
     command
         .env_remove("INVHOST_DATA_DIR")
         .env_remove("INVHOST_PLUGINS_DIR")
         .arg("--data-dir")
         .arg(data_dir)
         .arg("--plugins-dir")
-        .arg(release)
+        .arg(installed)
         .args(args);
     command
 }
@@ -285,7 +306,13 @@ fn checked(mut command: Command, what: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-fn run_scenario(release: &Path, scenario: Scenario, baseline: bool) -> Result<Measured, String> {
+/// One run: the simulator from `release`, `invhost` from `installed`.
+fn run_scenario(
+    release: &Path,
+    installed: &Path,
+    scenario: Scenario,
+    baseline: bool,
+) -> Result<Measured, String> {
     let sim = start_sim(release, scenario)?;
     let data_dir = std::env::temp_dir().join(format!(
         "invhost-bench-{}-{}-{}",
@@ -295,13 +322,13 @@ fn run_scenario(release: &Path, scenario: Scenario, baseline: bool) -> Result<Me
     ));
     let _ = std::fs::remove_dir_all(&data_dir);
     std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
-    let result = measure(release, &sim, &data_dir, scenario, baseline);
+    let result = measure(installed, &sim, &data_dir, scenario, baseline);
     let _ = std::fs::remove_dir_all(&data_dir);
     result
 }
 
 fn measure(
-    release: &Path,
+    installed: &Path,
     sim: &Sim,
     data_dir: &Path,
     scenario: Scenario,
@@ -317,7 +344,7 @@ fn measure(
     let file = file.to_str().ok_or("temporary path is not UTF-8")?;
     checked(
         invhost(
-            release,
+            installed,
             data_dir,
             &[
                 "connections",
@@ -333,7 +360,7 @@ fn measure(
     )?;
     checked(
         invhost(
-            release,
+            installed,
             data_dir,
             &[
                 "connections",
@@ -351,7 +378,7 @@ fn measure(
     let before = sim_get(&sim.base, "/__sim/stats")?;
     let sim_cpu_before = process_cpu_seconds(sim.child.id());
     let started = Instant::now();
-    let child = invhost(release, data_dir, &["run", "bench", "--json"])
+    let child = invhost(installed, data_dir, &["run", "bench", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
