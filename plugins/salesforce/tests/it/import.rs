@@ -456,6 +456,17 @@ async fn an_import_equals_the_ground_truth() {
     eprintln!("import of {USERS} users: {elapsed:?}, {calls} API calls");
 }
 
+/// Asserts that `served` holds no page of the assignment objects, which start only once the
+/// small tables are read.
+fn assert_no_assignment_pages(served: &[&str]) {
+    assert!(
+        served
+            .iter()
+            .all(|object| !["PermissionSetLicenseAssign", "UserPackageLicense"].contains(object)),
+        "{served:?}"
+    );
+}
+
 /// The frozen users' query (`UserLogin`, which `User`'s mapping waits for) answered `delay_ms`
 /// late.
 fn frozen_users_late(delay_ms: u64) -> Option<SlowObject> {
@@ -499,14 +510,7 @@ async fn users_pages_are_read_while_the_small_tables_are_and_mapped_once_they_ar
     );
     // No other big object but `LoginHistory` (which starts with `User`) starts before the
     // small tables are read.
-    assert!(
-        served[..frozen_at].iter().all(|object| ![
-            "PermissionSetLicenseAssign",
-            "UserPackageLicense"
-        ]
-        .contains(object)),
-        "{served:?}"
-    );
+    assert_no_assignment_pages(&served[..frozen_at]);
     // Rows fetched before the frozen users were known are mapped with them.
     assert_recorded_matches_truth(&sim, &recording);
 }
@@ -537,13 +541,7 @@ async fn users_chain_failing_while_the_small_tables_are_read_ends_the_run_at_onc
     // The run ended with `User`'s error before the small tables were read (the frozen users'
     // request, sent already, is still answered): the other big objects, which start after
     // them, never sent a request.
-    let served = sim.control().served_pages();
-    assert!(
-        served
-            .iter()
-            .all(|object| !["PermissionSetLicenseAssign", "UserPackageLicense"].contains(object)),
-        "{served:?}"
-    );
+    assert_no_assignment_pages(&sim.control().served_pages());
 }
 
 #[tokio::test]
