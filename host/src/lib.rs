@@ -10,6 +10,7 @@ pub mod connections;
 pub mod cyberark;
 pub mod export;
 pub mod logging;
+pub mod memory;
 pub mod names;
 pub mod paths;
 pub mod plugins;

@@ -101,7 +101,10 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     println!("{}", machine());
     let mut results = Vec::new();
     let mut spreads = Vec::new();
+    let mut ratios = Vec::new();
     for &latency_ms in &latencies {
+        // Median peak RSS per size, for the ratio of each size to the smallest.
+        let mut rss = Vec::new();
         for &users in &users {
             let scenario = Scenario { users, latency_ms };
             let mut measured = Vec::new();
@@ -114,10 +117,25 @@ pub fn bench(args: &[String]) -> Result<(), String> {
                 measured.push(m);
             }
             spreads.push(spread(&measured));
+            rss.push((
+                users,
+                median(measured.iter().map(|m| m.peak_rss_kib as f64)),
+            ));
             // The table shows the run of median wall time (this machine's noise is in the
             // spread below it).
             measured.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
             results.push(measured.swap_remove(measured.len() / 2));
+        }
+        rss.sort_by_key(|&(users, _)| users);
+        if let Some((&(smallest, base), others)) = rss.split_first() {
+            for &(users, median) in others {
+                ratios.push(format!(
+                    "- peak RSS at {users} users against {smallest}, {latency_ms} ms, medians of the runs: {:.1} / {:.1} MiB = {:.2}x",
+                    median / 1024.0,
+                    base / 1024.0,
+                    median / base
+                ));
+            }
         }
     }
     println!();
@@ -128,7 +146,24 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             println!("{line}");
         }
     }
+    if !ratios.is_empty() {
+        println!();
+        for line in ratios {
+            println!("{line}");
+        }
+    }
     Ok(())
+}
+
+/// The median of `values` (the mean of the middle two of an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 /// Minimum and maximum over the runs of one scenario: wall time, peak RSS, the baseline.
@@ -572,5 +607,17 @@ fn print_table(results: &[Measured]) {
                 .map_or_else(|| "-".to_owned(), |s| format!("{:.2}", s.1)),
         );
         let _ = m.requests_sim;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert_eq!(median(std::iter::empty()), 0.0);
     }
 }

@@ -58,18 +58,23 @@ impl CallHandler for ImportHandler {
         if self.is_cancelled() {
             return Err(Error::cancelled());
         }
-        let mut writer = self
+        let mut guard = self
             .writer
             .lock()
             .map_err(|_| Error::internal("the snapshot writer's lock was poisoned"))?;
-        let Some(writer) = writer.as_mut() else {
+        let Some(writer) = guard.as_mut() else {
             return Err(Error::new(
                 ErrorKind::CANCELLED,
                 BatchError::Closed.to_string(),
             ));
         };
-        match writer.write_batch(batch) {
+        let written = writer.write_batch(batch);
+        drop(guard);
+        match written {
             Ok(outcome) => {
+                // The batch's text, and what the plugin freed making it, can go back to the
+                // operating system.
+                crate::memory::trim_soon();
                 if !outcome.skipped.is_empty()
                     && let Ok(mut warnings) = self.warnings.lock()
                 {
