@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Before any thread starts.
-    invhost::memory::limit_malloc_arenas();
+    // SAFETY: first thing in `main`: no other thread has started.
+    unsafe { invhost::memory::limit_malloc_arenas() };
     match invhost::cli::run() {
         Ok(code) => code,
         Err(error) => {

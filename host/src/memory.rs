@@ -10,7 +10,7 @@
 //!   milliseconds, in many small blocks; glibc keeps the pages they sat on for blocks to come,
 //!   but only where the next allocations happen to fit, so the resident memory of a long import
 //!   crept above what it uses (the same binaries with and without the trim, alternated: peak
-//!   RSS at 100,000 users about 1.7 MiB lower with it, at 10,000 users 0.4 MiB). The trim runs
+//!   RSS at 100,000 users about 1.7 MiB lower with it, at 10,000 users 0.3 MiB). The trim runs
 //!   beside the import, never on a thread that waits for it, and at most one is asked for at a
 //!   time.
 
@@ -24,18 +24,23 @@ use std::sync::{
 /// heap ("arena", up to 8 per core); an import's threads (the plugin's runtime, its blocking
 /// pool, the host's writer) each grow one and glibc seldom returns their free space, so peak
 /// memory grew with the org's size (`cargo xtask bench`: 100k users 1.5x the memory of 10k;
-/// with two arenas 1.1x, at the same speed). Large blocks (a page of records, a batch) are
+/// with two arenas 1.18x, at the same speed). Large blocks (a page of records, a batch) are
 /// mapped on their own and returned whole when freed: glibc's default raises that threshold
 /// as large blocks come and go, after which they fragment the heap (with LoginHistory read in
 /// several windows at once, 1.27x without the fixed threshold, 1.16x with it).
 ///
-/// Call it first thing in `main`, before any thread starts; `MALLOC_ARENA_MAX` and
-/// `MALLOC_MMAP_THRESHOLD_` in the environment still win.
-pub fn limit_malloc_arenas() {
+/// `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` in the environment still win.
+///
+/// # Safety
+///
+/// glibc's `mallopt` is not thread-safe: call this first thing in `main`, before any thread
+/// of the process has started.
+pub unsafe fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-            // SAFETY: mallopt only sets an allocator parameter; no thread has been started yet.
+            // SAFETY: mallopt only sets an allocator parameter, and the caller guarantees that
+            // no other thread runs yet.
             unsafe {
                 libc::mallopt(libc::M_ARENA_MAX, 2);
             }
@@ -76,20 +81,29 @@ pub fn trim_soon() {
             return None;
         }
         let (wake, woken) = mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new()
+        match std::thread::Builder::new()
             .name("invhost-trim".into())
             .spawn(move || {
                 while woken.recv().is_ok() {
                     trim_now();
                 }
-            })
-            .ok()
-            .map(|_| wake)
+            }) {
+            Ok(_) => Some(wake),
+            Err(error) => {
+                tracing::warn!(%error, "No thread for trimming the heap: memory freed by imports stays with the process.");
+                None
+            }
+        }
     });
     if let Some(wake) = wake {
-        // Full: a trim is asked for already, and will see this ask's freed memory too.
-        let _ = wake.try_send(());
+        ask(wake);
     }
+}
+
+/// One ask on the trim thread's channel (of one slot): a full channel means a trim is asked
+/// for already, and it will see this ask's freed memory too.
+fn ask(wake: &SyncSender<()>) {
+    let _ = wake.try_send(());
 }
 
 static TRIMS: AtomicU64 = AtomicU64::new(0);
@@ -97,4 +111,24 @@ static TRIMS: AtomicU64 = AtomicU64::new(0);
 /// Trims done so far in this process.
 pub fn trims() -> u64 {
     TRIMS.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asks_while_a_trim_is_pending_are_one_ask() {
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        for _ in 0..1000 {
+            ask(&wake);
+        }
+        assert_eq!(woken.try_iter().count(), 1);
+        ask(&wake);
+        assert_eq!(
+            woken.try_iter().count(),
+            1,
+            "an ask after the trim began is a new one"
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! The allocator's part of keeping an import's memory flat (`invhost::memory`). A test binary
-//! of its own, so that no other test allocates while this one reads the process's memory.
+//! of its own, so that no other test allocates while this one reads the process's memory. It
+//! assumes glibc's own allocator: under a sanitizer or an allocator put in with `LD_PRELOAD`,
+//! the trim gives nothing back.
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
@@ -39,17 +41,13 @@ fn a_trim_hands_the_pages_of_freed_blocks_back_and_one_asked_for_runs_on_its_own
     );
     assert_eq!(kept.len(), 500_000 / 256 + 1);
 
-    // Asks come back at once; the thread trims (the deadline only bounds a hang).
+    // An ask comes back at once; the thread trims (the deadline only bounds a hang). That asks
+    // made while one is pending are one is a unit test of `memory.rs`.
     let done = trims();
-    for _ in 0..1000 {
-        trim_soon();
-    }
+    trim_soon();
     let deadline = Instant::now() + Duration::from_secs(30);
     while trims() == done {
         assert!(Instant::now() < deadline, "the trim thread never trimmed");
         std::thread::sleep(Duration::from_millis(5));
     }
-    // A thousand asks in a row are far fewer trims: an ask while one is pending is the same.
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(trims() - done < 1000, "{} trims", trims() - done);
 }

@@ -128,12 +128,12 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
         rss.sort_by_key(|&(users, _)| users);
         if let Some((&(smallest, base), others)) = rss.split_first() {
-            for &(users, median) in others {
+            for &(users, size_median) in others {
                 ratios.push(format!(
                     "- peak RSS at {users} users against {smallest}, {latency_ms} ms, medians of the runs: {:.1} / {:.1} MiB = {:.2}x",
-                    median / 1024.0,
+                    size_median / 1024.0,
                     base / 1024.0,
-                    median / base
+                    size_median / base
                 ));
             }
         }

@@ -69,21 +69,24 @@ impl CallHandler for ImportHandler {
             ));
         };
         let written = writer.write_batch(batch);
+        // The batch's warnings are kept before the lock goes, so that once `close` returns,
+        // every batch written has left its warnings.
+        if let Ok(outcome) = &written
+            && !outcome.skipped.is_empty()
+            && let Ok(mut warnings) = self.warnings.lock()
+        {
+            for warning in &outcome.skipped {
+                if !warnings.contains(warning) {
+                    warnings.push(warning.clone());
+                }
+            }
+        }
         drop(guard);
         match written {
-            Ok(outcome) => {
+            Ok(_) => {
                 // The batch's text, and what the plugin freed making it, can go back to the
                 // operating system.
                 crate::memory::trim_soon();
-                if !outcome.skipped.is_empty()
-                    && let Ok(mut warnings) = self.warnings.lock()
-                {
-                    for warning in outcome.skipped {
-                        if !warnings.contains(&warning) {
-                            warnings.push(warning);
-                        }
-                    }
-                }
                 Ok(())
             }
             Err(error @ BatchError::Invalid { .. }) => Err(Error::internal(format!(

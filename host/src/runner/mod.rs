@@ -217,6 +217,8 @@ impl<'a> Runner<'a> {
         };
         let outcome: Result<ImportSummary, CallError> =
             prepared.plugin.call(op::IMPORT, &request, handler.clone());
+        // A batch being written finishes (with its warnings), later ones are refused.
+        handler.close();
         let mut warnings = Vec::new();
         let end = match &outcome {
             Ok(summary) => {
@@ -266,7 +268,6 @@ impl<'a> Runner<'a> {
                 }
             }
         };
-        handler.close();
         drop(handler);
         let finished = store.finish_run(run_id, end)?;
         match &outcome {
