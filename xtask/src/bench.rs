@@ -146,6 +146,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             println!("{line}");
         }
     }
+    ratios.extend(results.iter().flat_map(target_ratios));
     if !ratios.is_empty() {
         println!();
         for line in ratios {
@@ -153,6 +154,35 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The ratios issue #5's targets are judged by, for the run shown in the table: with latency,
+/// the wall time against the longest chain (and the chain `LoginHistory` unsplit would make)
+/// times the latency; with `--baseline`, each Python client's time against the import's.
+fn target_ratios(m: &Measured) -> Vec<String> {
+    let Scenario { users, latency_ms } = m.scenario;
+    let mut lines = Vec::new();
+    if latency_ms > 0 && m.longest_chain > 0 {
+        let chain = |pages: u64| (pages * latency_ms) as f64 / 1000.0;
+        lines.push(format!(
+            "- {users} users, {latency_ms} ms: wall against the longest chain x latency: {:.2} / {:.1} s = {:.2}x; against LoginHistory's chain unsplit ({} requests): {:.2}x",
+            m.seconds,
+            chain(m.longest_chain),
+            m.seconds / chain(m.longest_chain),
+            m.unsplit_chain,
+            m.seconds / chain(m.unsplit_chain.max(1)),
+        ));
+    }
+    if let Some((rest, same)) = m.baseline_seconds {
+        lines.push(format!(
+            "- {users} users, {latency_ms} ms: Python against invhost: REST pages {rest:.2} / {:.2} s = {:.2}x, the import's requests {same:.2} / {:.2} s = {:.2}x",
+            m.seconds,
+            rest / m.seconds,
+            m.seconds,
+            same / m.seconds,
+        ));
+    }
+    lines
 }
 
 /// The median of `values` (the mean of the middle two of an even count).
@@ -612,12 +642,43 @@ fn print_table(results: &[Measured]) {
 
 #[cfg(test)]
 mod tests {
-    use super::median;
+    use super::{Measured, Scenario, median, target_ratios};
 
     #[test]
     fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
         assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
         assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
         assert_eq!(median(std::iter::empty()), 0.0);
+    }
+
+    #[test]
+    fn target_ratios_divide_wall_time_by_chain_and_python_by_wall_time() {
+        let measured = |latency_ms, baseline_seconds| Measured {
+            scenario: Scenario {
+                users: 10_000,
+                latency_ms,
+            },
+            seconds: 1.2,
+            records: 0,
+            api_calls_run: 0,
+            api_calls_sim: 0,
+            requests_sim: 0,
+            peak_rss_kib: 0,
+            cpu_seconds: 0.0,
+            sim_cpu_seconds: 0.0,
+            longest_chain: 6,
+            unsplit_chain: 30,
+            chain_served_seconds: 0.0,
+            pages_needed: 0,
+            baseline_seconds,
+        };
+        let lines = target_ratios(&measured(100, Some((4.8, 2.4))));
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("1.20 / 0.6 s = 2.00x"), "{}", lines[0]);
+        assert!(lines[0].contains("(30 requests): 0.40x"), "{}", lines[0]);
+        assert!(lines[1].contains("4.80 / 1.20 s = 4.00x"), "{}", lines[1]);
+        assert!(lines[1].contains("2.40 / 1.20 s = 2.00x"), "{}", lines[1]);
+        // Without latency there is no chain to compare with, without --baseline no Python.
+        assert!(target_ratios(&measured(0, None)).is_empty());
     }
 }
