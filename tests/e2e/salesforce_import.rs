@@ -194,14 +194,27 @@ fn faults_end_in_success_with_the_exact_inventory() {
             ..Faults::default()
         },
         Faults {
+            dropped_body_once: true,
+            ..Faults::default()
+        },
+        Faults {
             html_once: true,
             ..Faults::default()
         },
     ] {
         sim.control().set_faults(faults.clone());
+        let before = sim.control().api_calls();
         let run = env.run(&["run", "org"]);
         assert_eq!(run.code, Some(0), "{faults:?}: {run:#?}");
-        assert_eq!(last_run(&env)["state"], "succeeded", "{faults:?}");
+        let finished = last_run(&env);
+        assert_eq!(finished["state"], "succeeded", "{faults:?}");
+        // Every answer the org counted is in the run's count: a refusal for the allowance,
+        // and an answer whose body was cut or dropped, included.
+        assert_eq!(
+            finished["api_calls"].as_u64(),
+            Some(sim.control().api_calls() - before),
+            "{faults:?}: the run's count agrees with the org's"
+        );
         assert_matches_truth(&env, &truth);
     }
     assert_eq!(
@@ -211,6 +224,27 @@ fn faults_end_in_success_with_the_exact_inventory() {
         ),
         0
     );
+}
+
+#[test]
+fn a_lasting_outage_fails_with_one_line_on_stderr() {
+    let sim = org_simulator(600, 200);
+    let env = connected(&sim);
+    // Every data call answers 503, for longer than the run's retries last.
+    sim.control().set_faults(Faults {
+        unavailable_times: 1_000,
+        ..Faults::default()
+    });
+    let run = env.run(&["run", "org"]);
+    let stderr = run.failure();
+    // The retries are logged at `info`; at the default level only the outcome shows.
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{run:#?}");
+    assert!(stderr.starts_with("org: failed after"), "{run:#?}");
+    assert!(
+        stderr.contains("503 SERVER_UNAVAILABLE") && stderr.contains("four times"),
+        "{run:#?}"
+    );
+    assert_eq!(last_run(&env)["state"], "failed");
 }
 
 #[test]
@@ -228,6 +262,9 @@ fn a_revoked_token_fails_cleanly_and_keeps_the_previous_snapshot() {
     let stderr = run.failure();
     assert!(stderr.contains("org: failed after"), "{run:#?}");
     assert!(stderr.contains("generate-token org"), "{run:#?}");
+    // The remedy is said once, in the CLI's words, not also in the plugin's.
+    assert_eq!(stderr.matches("generate").count(), 2, "{run:#?}");
+    assert!(!stderr.contains("generate_refresh_token"), "{run:#?}");
     let failed = last_run(&env);
     assert_eq!(failed["state"], "failed");
     assert_eq!(failed["error_kind"], "auth");

@@ -302,7 +302,7 @@ fn store_rotated(rotated: &Secret, rotation: Rotation, host: &Host) -> Result<()
                 .map_err(|error| {
                     Error::auth(format!(
                         "Salesforce rotated the refresh token, but invhost could not store the \
-                         new one ({error}); the old one no longer works: generate a new one"
+                         new one ({error}), and the old one no longer works"
                     ))
                     .with_details(serde_json::json!({"reauthorize": true}))
                 })?;
@@ -408,14 +408,13 @@ fn oauth_error(step: Step, refusal: &OAuthError) -> Error {
              at a time",
             refusal.error_description
         )),
-        ("invalid_grant", Step::Refresh) => Error::auth(
-            "the refresh token was revoked or expired: generate a new one with the Generate \
-             action (generate_refresh_token)",
-        )
-        .with_details(reauthorize),
+        // The host adds how to generate a new token (`details.reauthorize`), in its own words.
+        ("invalid_grant", Step::Refresh) => {
+            Error::auth("the refresh token was revoked or expired").with_details(reauthorize)
+        }
         ("inactive_user", _) => Error::auth(
-            "the Salesforce user the token belongs to is inactive: generate a new token as an \
-             active user with API access",
+            "the Salesforce user the token belongs to is inactive (sign in as an active user \
+             with API access for the new token)",
         )
         .with_details(reauthorize),
         ("inactive_org", _) => Error::auth(
@@ -555,7 +554,7 @@ mod tests {
             "invalid_grant",
             "expired access/refresh token",
             ErrorKind::AUTH,
-            "the refresh token was revoked or expired: generate a new one",
+            "the refresh token was revoked or expired",
         );
         assert_eq!(error.details["reauthorize"], true);
     }

@@ -310,6 +310,21 @@ impl Http {
         host: &str,
         encoding: Encoding,
     ) -> Result<Answer, Error> {
+        self.exchange_observed(request, host, encoding, |_| {})
+            .await
+    }
+
+    /// [`Http::exchange_encoded`], handing the answer's headers to `headers_seen` as soon as
+    /// they are in, before the body is read: a caller that counts what the server billed (an
+    /// import reads `Sforce-Limit-Info`) still sees them when the body then fails (a dropped
+    /// connection, a gzip stream that does not inflate).
+    pub async fn exchange_observed(
+        &self,
+        request: reqwest::RequestBuilder,
+        host: &str,
+        encoding: Encoding,
+        headers_seen: impl FnOnce(&reqwest::header::HeaderMap),
+    ) -> Result<Answer, Error> {
         let mut request = request.build().map_err(|error| {
             Error::internal(format!("could not build a request to {host}: {error}"))
         })?;
@@ -346,10 +361,11 @@ impl Http {
         .map_err(|error| self.explain(&error, host))?;
         let status = response.status();
         let mut headers = response.headers().clone();
+        headers_seen(&headers);
         let raw = response
             .bytes()
             .await
-            .map_err(|error| self.explain(&error, host))?;
+            .map_err(|error| self.explain_body(&error, host))?;
         let body = match encoding {
             Encoding::KeepGzip if status.is_success() => raw.into(),
             _ => decoded_body(&mut headers, raw, host)?,
@@ -399,6 +415,22 @@ impl Http {
             host,
             self.via_proxy,
         )
+    }
+}
+
+impl Http {
+    /// A failure while the body of an answer was read: the server had answered, so it is
+    /// neither a name nor a refused connection but an answer cut short (or one too slow).
+    fn explain_body(&self, error: &reqwest::Error, host: &str) -> Error {
+        if error.is_timeout() {
+            return self.explain(error, host);
+        }
+        let chain = error_chain(error);
+        let cause = chain.last().map_or("unknown error", String::as_str);
+        Error::network(format!(
+            "the answer from {host} broke off before it was complete ({cause}); the network, a \
+             proxy or Salesforce dropped the connection, try again"
+        ))
     }
 }
 

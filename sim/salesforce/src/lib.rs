@@ -112,7 +112,8 @@
 //! token; 401 `INVALID_SESSION_ID` "This session is not valid for use with the specified
 //! REST API endpoint. One of the following scopes is required: api, full" for a token
 //! without `api` (or `full`); 403 `REQUEST_LIMIT_EXCEEDED` "TotalRequests Limit
-//! exceeded." once the daily allowance is spent (refused calls are not counted).
+//! exceeded." once the daily allowance is spent (a call refused so is counted, the others
+//! refused are not).
 
 #![deny(missing_docs)]
 

@@ -9,7 +9,8 @@
 //!   `nextRecordsUrl` pages and `sobjects/X/describe` in `rest_query.rs`; Bulk API 2.0
 //!   query jobs (`jobs/query`) in `bulk.rs`.
 //! - Before admission the gate applies armed faults ([`crate::Faults`]): latency, then
-//!   a one-shot 403, 503 or HTML answer, or one of a run of 503s (not counted).
+//!   a one-shot 403 (counted, as a refusal for the allowance is), 503 or HTML answer, or one
+//!   of a run of 503s (not counted).
 //!
 //! Errors are Salesforce's JSON array: `[{"message": "...", "errorCode": "..."}]`.
 
@@ -121,7 +122,8 @@ async fn limits(State(shared): State<Arc<Shared>>) -> Json<Value> {
 }
 
 /// Admits (or refuses) a data call; see the module docs. Armed one-shot faults
-/// ([`crate::Faults`]) answer before admission, so they are not counted.
+/// ([`crate::Faults`]) answer before admission, so they are not counted, except the
+/// `REQUEST_LIMIT_EXCEEDED` refusal (counted as a refusal for the allowance is).
 async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let arrived = std::time::Instant::now();
     let latency = shared.lock().faults.latency_ms;
@@ -182,11 +184,12 @@ fn job_in_path(path: &str) -> Option<String> {
 /// The armed rate-limit, 503 or HTML fault, cleared as it fires.
 fn one_shot_fault(shared: &Shared) -> Option<Response> {
     let mut state = shared.lock();
-    let usage = state.api_usage();
-    let faults = &mut state.faults;
-    if std::mem::take(&mut faults.rate_limit_once) {
-        return Some(refused(ApiRefusal::LimitExceeded(usage)));
+    if std::mem::take(&mut state.faults.rate_limit_once) {
+        return Some(refused(ApiRefusal::LimitExceeded(
+            state.count_refused_call(),
+        )));
     }
+    let faults = &mut state.faults;
     let lasting = faults.unavailable_times > 0;
     faults.unavailable_times = faults.unavailable_times.saturating_sub(1);
     if std::mem::take(&mut faults.unavailable_once) || lasting {

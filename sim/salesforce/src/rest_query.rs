@@ -138,9 +138,31 @@ fn damaged_json_answer<T: serde::Serialize + ?Sized>(
     if damage.cut_gzip {
         bytes.truncate(bytes.len() / 2);
     }
+    let body = if std::mem::take(&mut shared.lock().faults.dropped_body_once) {
+        dropped_halfway(bytes)
+    } else {
+        Body::from(bytes)
+    };
     builder
-        .body(Body::from(bytes))
+        .body(body)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A body that sends the first half of `bytes` and then fails, so the server drops the
+/// connection in the middle of the answer ([`crate::Faults::dropped_body_once`]). The failure
+/// waits a moment, so that the headers and the first half are on the wire first (an error at
+/// once would make the server drop the connection before anything was sent).
+fn dropped_halfway(mut bytes: Vec<u8>) -> Body {
+    use futures_util::StreamExt as _;
+    bytes.truncate(bytes.len() / 2);
+    let half = futures_util::stream::once(async move { Ok(bytes) });
+    let drop = futures_util::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        Err(std::io::Error::other(
+            "the simulator dropped the connection",
+        ))
+    });
+    Body::from_stream(half.chain(drop))
 }
 
 /// `GET .../query?q=` and `.../queryAll?q=`.

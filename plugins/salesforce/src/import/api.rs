@@ -26,7 +26,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use invhost_plugin_api::{Error, ErrorKind, Host, Secret};
 use serde::{Deserialize, de::DeserializeOwned};
 use tokio::sync::Mutex;
-use tracing::{debug, warn};
+use tracing::{debug, info};
 use url::Url;
 
 use crate::{
@@ -392,7 +392,9 @@ impl Api {
             )
             .retryable(true));
         };
-        warn!(
+        // At `info`: the default log shows an import's outcome, not each retry (a run that
+        // fails names the cause it ended on).
+        info!(
             object,
             attempt = failures,
             cause = %transient.cause,
@@ -436,22 +438,18 @@ impl Api {
             self.host_name.clone(),
         );
         let exchange = tokio::spawn(async move {
-            let answer = match http.exchange_encoded(request, &host_name, encoding).await {
-                Ok(answer) => answer,
-                Err(error) => {
-                    budget.settle(false, None);
-                    return Err(error);
-                }
-            };
+            // Billed is what carries `Sforce-Limit-Info` (see `budget`), even when its body
+            // then fails: Salesforce answered it.
+            let mut reported = None;
+            let answered = http
+                .exchange_observed(request, &host_name, encoding, |headers| {
+                    reported = limit_info(headers);
+                })
+                .await;
+            budget.settle(reported.is_some(), reported);
+            let answer = answered?;
             let code = error_body_if_failed(&answer);
-            let reported = answer
-                .headers
-                .get("sforce-limit-info")
-                .and_then(|value| value.to_str().ok())
-                .and_then(parse_limit_info);
-            let billed = reported.is_some() && code.error_code != "REQUEST_LIMIT_EXCEEDED";
-            budget.settle(billed, reported);
-            Ok((answer, code, reported))
+            Ok::<_, Error>((answer, code, reported))
         });
         let exchanged = exchange
             .await
@@ -623,6 +621,14 @@ pub fn read_json<T: DeserializeOwned>(object: &str, answer: &Answer) -> Result<R
 }
 
 /// The error body of a failed answer (empty for a success).
+/// The org's usage an answer's `Sforce-Limit-Info` header reports, if it has one.
+fn limit_info(headers: &reqwest::header::HeaderMap) -> Option<LimitInfo> {
+    headers
+        .get("sforce-limit-info")
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_limit_info)
+}
+
 fn error_body_if_failed(answer: &Answer) -> ApiErrorBody {
     if answer.status.is_success() {
         ApiErrorBody::default()

@@ -3,11 +3,12 @@
 //!
 //! Every REST answer Salesforce bills carries `Sforce-Limit-Info: api-usage=USED/MAX`
 //! (rolling 24 hours, the whole org); newer orgs append `; api-bursts=N/M`. The import counts
-//! an answer as one call when it carries that header, except a `REQUEST_LIMIT_EXCEEDED`
-//! refusal (Salesforce does not bill a refused call, yet still reports the usage). Answers
-//! without the header (a 401 for an expired session, a 503 from an overloaded pod, an HTML
-//! maintenance page, a transport failure) are not billed and not counted. The versions list
-//! (`/services/data/`) is never billed and never goes through the budget.
+//! an answer as one call when it carries that header: also when its body then fails to arrive
+//! whole (Salesforce served it), and also a `REQUEST_LIMIT_EXCEEDED` refusal (whether
+//! Salesforce bills a refused call is not documented; counting it errs towards the budget).
+//! Answers without the header (a 401 for an expired session, a 503 from an overloaded pod, an
+//! HTML maintenance page, a connection that failed before any answer) are not counted. The
+//! versions list (`/services/data/`) is never billed and never goes through the budget.
 //!
 //! Before each request, [`Budget::reserve`] refuses when this run's calls, those in flight
 //! included, plus the next one would exceed `api_budget_percent` % of the org's `MAX`. The
@@ -113,11 +114,15 @@ impl Budget {
                     format!(
                         "stopped before reading {object}: the next API call would take this \
                          import over its budget of {allowance} calls (import.api_budget_percent \
-                         = {percent}% of the org's daily allowance of {max}); it made {calls} \
-                         calls; raise import.api_budget_percent, or run the import when the \
-                         org's allowance is larger",
+                         = {percent}% of the org's daily allowance of {max}); it had made \
+                         {calls} calls{in_flight}; raise import.api_budget_percent, or run the \
+                         import when the org's allowance is larger",
                         percent = self.percent,
                         calls = state.calls,
+                        in_flight = match state.in_flight {
+                            0 => String::new(),
+                            n => format!(" and was waiting for {n} more"),
+                        },
                     ),
                 )
                 .retryable(false));
@@ -197,7 +202,7 @@ mod tests {
             refused.message.contains(
                 "stopped before reading User: the next API call would take this import over \
                  its budget of 5 calls (import.api_budget_percent = 10% of the org's daily \
-                 allowance of 50); it made 1 calls"
+                 allowance of 50); it had made 1 calls and was waiting for 4 more"
             ),
             "{}",
             refused.message

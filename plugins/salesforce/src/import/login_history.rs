@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use invhost_plugin_api::{Error, ErrorKind, Host, sdk::RecordBatch};
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::{
     config::{ImportSettings, LoginHistoryApi},
@@ -152,7 +152,7 @@ pub async fn read(
                 "LoginHistory is large; reading it with a Bulk API 2.0 query job."
             ),
             Count::Failed(reason) => {
-                warn!(
+                info!(
                     %reason,
                     "LoginHistory could not be counted; reading it with a Bulk API 2.0 query job."
                 );
@@ -173,7 +173,7 @@ pub async fn read(
         Ok(_) => Ok(warnings),
         Err(BulkError::Failed(error)) => Err(error),
         Err(BulkError::Unusable(error)) => {
-            warn!(error = %error.message, "The Bulk API 2.0 job could not be used; reading LoginHistory through the REST API.");
+            info!(error = %error.message, "The Bulk API 2.0 job could not be used; reading LoginHistory through the REST API.");
             let firsts = first_pages(&api, &windows)?;
             rest_windows(&api, &emitter, &host, &settings, firsts).await?;
             warnings.push(format!(

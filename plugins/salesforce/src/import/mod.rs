@@ -66,7 +66,7 @@ use invhost_plugin_api::{
     protocol::{ImportRequest, ImportSummary},
     sdk::RecordBatch,
 };
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::{
     config::ImportSettings,
@@ -402,7 +402,11 @@ async fn run(
         records.extend(mapping::user_license(row));
     }
     let perm_set_metrics = tables.perm_set_metrics.unwrap_or_else(|reason| {
-        warn!(%reason, "ActivePermSetLicenseMetric is not readable.");
+        warnings.push(format!(
+            "ActivePermSetLicenseMetric could not be read ({reason}): permission set licenses \
+             lack its active and assigned user counts (their purchased and used seats come from \
+             PermissionSetLicense itself)"
+        ));
         Vec::new()
     });
     for row in &tables.permission_set_licenses {

@@ -2,8 +2,10 @@
 //!
 //! Only rows whose `Status` is `Success` count. A login is an **API** login when its
 //! `ApiType` names an API (anything but empty or `N/A`), or when its `LoginType` does
-//! (`Other Apex API`, `Partner Product`... any type containing the word `API`); every other
-//! login is **interactive** (browser, mobile app, SSO).
+//! (`Other Apex API`: any type containing the word `API`); every other login is
+//! **interactive** (browser, SSO, and `Remote Access 2.0` without an `ApiType`: OAuth sign-ins
+//! of Salesforce's mobile apps and of integrations alike, which the row does not tell apart;
+//! see the operator guide).
 //!
 //! The login history is read as a few time windows at once, and one [`UsageAggregator`]
 //! takes the pages of all of them. It holds at most `capacity` users' running totals: when a

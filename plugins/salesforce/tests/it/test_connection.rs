@@ -158,7 +158,7 @@ async fn revoked_refresh_token_asks_for_reauthorization() {
     assert!(
         error
             .message
-            .starts_with("the refresh token was revoked or expired: generate a new one"),
+            .starts_with("the refresh token was revoked or expired"),
         "{}",
         error.message
     );
