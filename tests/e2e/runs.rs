@@ -1,6 +1,7 @@
 //! `invhost run` and `invhost runs` with the fixture plugin: snapshots made current only on
 //! success, failures and cancellation that keep the previous snapshot, SIGKILL mid-run, one run
-//! per connection, pruning, and usage merged by the host.
+//! per connection, pruning, usage merged by the host, the history of unknown and removed
+//! connections, and the plugin id on the log events of a plugin's own tasks.
 
 use std::{
     path::Path,
@@ -337,6 +338,59 @@ fn removing_a_connection_removes_its_snapshots_but_not_its_history() {
     let history = runs(&env);
     assert_eq!(history.len(), 1);
     assert_eq!(history[0]["connection"], "alpha");
+}
+
+#[test]
+fn runs_of_a_name_that_is_no_connection_fail_but_a_removed_connections_history_shows() {
+    let env = Env::with_plugins(&[GOOD]);
+    add_fixture(&env, "alpha", &fixture_settings(3, json!({})));
+    add_fixture(&env, "beta", &fixture_settings(3, json!({})));
+    env.run(&["run", "alpha"]).success();
+    env.run(&["connections", "remove", "alpha"]).success();
+    for args in [
+        &["runs", "--connection", "nosuch"][..],
+        &["runs", "nosuch"][..],
+        &["runs", "nosuch", "--json"][..],
+    ] {
+        let run = env.run(args);
+        let stderr = run.failure();
+        assert_eq!(stderr.lines().count(), 1, "one line: {run:#?}");
+        assert!(
+            stderr.contains("no connection named `nosuch`; see `invhost connections list`"),
+            "{run:#?}"
+        );
+        assert!(run.stdout.is_empty(), "{run:#?}");
+    }
+    // Removed, but its history is kept and listed by name.
+    let removed = env.run(&["runs", "--connection", "ALPHA", "--json"]).json();
+    assert_eq!(removed.as_array().map(Vec::len), Some(1), "{removed}");
+    assert_eq!(removed[0]["connection"], "alpha");
+    // A connection never imported has an empty history, not an error.
+    assert_eq!(env.run(&["runs", "beta", "--json"]).json(), json!([]));
+    let text = env.run(&["runs", "beta"]);
+    assert!(text.success().contains("No runs yet"), "{text:#?}");
+}
+
+#[test]
+fn a_plugins_own_tasks_log_under_its_plugin_id() {
+    let env = Env::with_plugins(&[GOOD]);
+    add_fixture(
+        &env,
+        "alpha",
+        &fixture_settings(3, json!({"background_log": true})),
+    );
+    let mut command = env.invhost(&["run", "alpha"]);
+    command.env("INVHOST_LOG", "invhost::plugin=info");
+    let run = Run::of(command, None);
+    run.success();
+    // Logged by a task the plugin spawned: it reaches the host through the callbacks given at
+    // load time, which name the plugin as its calls' callbacks do.
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("Fixture background task ran."))
+        .unwrap_or_else(|| panic!("the background event is logged: {run:#?}"));
+    assert!(line.contains(r#"plugin="fixture""#), "{line}");
 }
 
 #[test]

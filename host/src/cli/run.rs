@@ -36,7 +36,7 @@ pub(super) struct RunArgs {
 /// `invhost runs`.
 #[derive(Debug, Args)]
 pub(super) struct RunsArgs {
-    /// Only this connection's runs.
+    /// Only this connection's runs (a removed connection's too: its history is kept).
     name: Option<String>,
     /// Only this connection's runs (the same as NAME, as the reports spell it).
     #[arg(long = "connection", value_name = "NAME", conflicts_with = "name")]
@@ -215,7 +215,15 @@ pub(super) fn runs(context: &Context, args: RunsArgs) -> anyhow::Result<ExitCode
     )
     .sweep()?;
     let mut store = Store::open(&context.paths.data_dir)?;
-    let rows = store.runs(args.name.or(args.connection).as_deref(), args.limit)?;
+    let name = args.name.or(args.connection);
+    let rows = store.runs(name.as_deref(), args.limit)?;
+    // No history under this name is an error unless a connection goes by it (not imported
+    // yet). A removed connection keeps its history, so its name still finds its runs.
+    if rows.is_empty()
+        && let Some(name) = &name
+    {
+        store.connection(name)?;
+    }
     if args.json {
         print_json(&rows)?;
         return Ok(ExitCode::SUCCESS);

@@ -1,7 +1,7 @@
 //! The host services a plugin reaches during a call ([`HostCallbacks`]), routed to a
 //! [`CallHandler`] that the calling subsystem provides.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use invhost_plugin_api::{
     Error,
@@ -63,16 +63,50 @@ pub struct NoInteraction;
 
 impl CallHandler for NoInteraction {}
 
+/// How the host's log names a plugin (the `plugin` field of its events).
+///
+/// The callbacks given at load time outlive loading: a plugin's own background tasks log
+/// through them. Their label starts as the library's file name and, once the loader has read
+/// and checked the manifest, becomes the plugin id ([`PluginLabel::name`]), so that every event
+/// of a loaded plugin carries the id its calls carry. Clones share the label.
+#[derive(Debug, Clone)]
+pub(crate) struct PluginLabel {
+    /// The name until [`PluginLabel::name`] is called.
+    provisional: Arc<str>,
+    /// The plugin id, once known.
+    id: Arc<OnceLock<Arc<str>>>,
+}
+
+impl PluginLabel {
+    /// A label that reads `name` until [`PluginLabel::name`] gives the plugin id.
+    pub(crate) fn new(name: Arc<str>) -> Self {
+        PluginLabel {
+            provisional: name,
+            id: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// From now on the label is `id`, in every clone. The first id given stays.
+    pub(crate) fn name(&self, id: &str) {
+        let _ = self.id.set(Arc::from(id));
+    }
+
+    /// The label as it is now.
+    pub(crate) fn get(&self) -> &str {
+        self.id.get().unwrap_or(&self.provisional)
+    }
+}
+
 /// The [`HostCallbacks`] object handed to a plugin: logs go to the host's tracing, everything
 /// else to the handler.
 pub(crate) struct Callbacks {
-    plugin_id: Arc<str>,
+    label: PluginLabel,
     handler: Arc<dyn CallHandler>,
 }
 
 impl Callbacks {
-    pub(crate) fn boxed(plugin_id: Arc<str>, handler: Arc<dyn CallHandler>) -> HostBox {
-        HostCallbacks_TO::from_value(Callbacks { plugin_id, handler }, TD_Opaque)
+    pub(crate) fn boxed(label: PluginLabel, handler: Arc<dyn CallHandler>) -> HostBox {
+        HostCallbacks_TO::from_value(Callbacks { label, handler }, TD_Opaque)
     }
 }
 
@@ -103,13 +137,13 @@ impl HostCallbacks for Callbacks {
         match parse(update) {
             Ok(progress) => self.handler.progress(progress),
             Err(error) => {
-                tracing::debug!(plugin = %self.plugin_id, %error, "Ignored unreadable progress.")
+                tracing::debug!(plugin = self.label.get(), %error, "Ignored unreadable progress.")
             }
         }
     }
 
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>, fields: RStr<'_>) {
-        let plugin = &*self.plugin_id;
+        let plugin = self.label.get();
         let (target, message, fields) = (target.as_str(), message.as_str(), fields.as_str());
         let fields = if fields == "{}" { "" } else { fields };
         match level {
@@ -154,5 +188,62 @@ impl HostCallbacks for Callbacks {
                 "host operation `{other}` is not offered by this host; upgrade invhost"
             ))),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// The host's log lines of `body`, formatted as `invhost` formats them (without ANSI).
+    fn logged(body: impl FnOnce()) -> String {
+        let lines = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let lines = lines.clone();
+            move || Writer(lines.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::with_default(subscriber, body);
+        let bytes = lines.lock().expect("not poisoned").clone();
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn load_time_callbacks_name_the_plugin_by_its_id_once_named() {
+        let label = PluginLabel::new(Arc::from("libexample.so"));
+        let callbacks = Callbacks::boxed(label.clone(), Arc::new(NoInteraction));
+        let log = |message: &str| {
+            callbacks.log(
+                LogLevel::INFO,
+                RStr::from_str("example"),
+                RStr::from_str(message),
+                RStr::from_str("{}"),
+            )
+        };
+        let before = logged(|| log("Before the manifest."));
+        assert!(before.contains(r#"plugin="libexample.so""#), "{before}");
+        label.name("example");
+        label.name("another");
+        let after = logged(|| log("From a background task."));
+        assert!(after.contains(r#"plugin="example""#), "{after}");
     }
 }

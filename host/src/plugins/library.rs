@@ -10,7 +10,7 @@ use invhost_plugin_api::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::callbacks::{CallHandler, Callbacks, NoInteraction};
+use super::callbacks::{CallHandler, Callbacks, NoInteraction, PluginLabel};
 
 /// A failed call into a plugin.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +92,7 @@ impl LoadedPlugin {
             reason,
         };
         let request = serde_json::to_string(request).map_err(|e| protocol(e.to_string()))?;
-        let callbacks = Callbacks::boxed(self.id.clone(), handler);
+        let callbacks = Callbacks::boxed(PluginLabel::new(self.id.clone()), handler);
         let answer =
             (self.module.invoke())(RStr::from_str(op), RStr::from_str(&request), callbacks)
                 .into_result()

@@ -25,7 +25,7 @@ use invhost_plugin_api::{
 use serde::Serialize;
 
 use super::{
-    callbacks::{Callbacks, NoInteraction},
+    callbacks::{Callbacks, NoInteraction, PluginLabel},
     library::LoadedPlugin,
     version::check_api_version,
 };
@@ -160,12 +160,15 @@ pub fn load_library(path: &Path, host_version: &str) -> Result<LoadedPlugin, Ref
             .to_lowercase(),
     };
     let request = serde_json::to_string(&request).expect("an InitRequest always serialises");
-    // Until the manifest names it, the plugin is known by its file name in logs.
+    // Until the manifest names it, the plugin is known by its file name in logs. These
+    // callbacks stay with the plugin (its own tasks log through them), so the label changes to
+    // the plugin id once the manifest is checked.
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let callbacks = Callbacks::boxed(Arc::from(file_name), Arc::new(NoInteraction));
+    let label = PluginLabel::new(Arc::from(file_name));
+    let callbacks = Callbacks::boxed(label.clone(), Arc::new(NoInteraction));
     let manifest_json = (module.init())(RStr::from_str(&request), callbacks)
         .into_result()
         .map_err(|e| {
@@ -191,6 +194,7 @@ pub fn load_library(path: &Path, host_version: &str) -> Result<LoadedPlugin, Ref
     check_api_version(&manifest.api_version)
         .map_err(|reason| refuse(RefusalKind::IncompatibleApi, reason))?;
     check_manifest(&manifest).map_err(|reason| refuse(RefusalKind::InvalidManifest, reason))?;
+    label.name(&manifest.plugin_id);
     tracing::debug!(path = %path.display(), plugin = %manifest.plugin_id, version = %manifest.plugin_version, "Loaded a plugin.");
     Ok(LoadedPlugin::new(path.to_owned(), manifest, module))
 }
