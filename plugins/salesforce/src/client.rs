@@ -416,9 +416,7 @@ impl Http {
             self.via_proxy,
         )
     }
-}
 
-impl Http {
     /// A failure while the body of an answer was read: the server had answered, so it is
     /// neither a name nor a refused connection but an answer cut short (or one too slow).
     fn explain_body(&self, error: &reqwest::Error, host: &str) -> Error {
@@ -428,11 +426,15 @@ impl Http {
         let chain = error_chain(error);
         let cause = chain.last().map_or("unknown error", String::as_str);
         Error::network(format!(
-            "the answer from {host} broke off before it was complete ({cause}); the network, a \
-             proxy or Salesforce dropped the connection, try again"
+            "the answer from {host} broke off before it was complete ({cause}): the network, a \
+             proxy or Salesforce dropped the connection{TRY_AGAIN}"
         ))
     }
 }
+
+/// The next step that ends the message of a connection dropped mid-answer. A caller that tries
+/// again by itself (an import's requests) takes it off and says how often it tried.
+pub const TRY_AGAIN: &str = "; try again";
 
 /// Turns a transport failure into an operator message that names the next step: DNS, proxy
 /// credentials, proxy connection, timeout, TLS, refused connection.
@@ -543,7 +545,7 @@ fn classify_chain(chain: &[String], timed_out: bool, host: &str, via_proxy: bool
         )),
         Failure::Closed => Error::network(format!(
             "the connection to {host} was closed before the answer was complete ({cause}); \
-             the network, a proxy or Salesforce dropped it, try again"
+             the network, a proxy or Salesforce dropped it{TRY_AGAIN}"
         )),
         Failure::Dns if via_proxy => Error::network(format!(
             "a host name could not be resolved ({cause}); check proxy.server and the network"

@@ -13,8 +13,9 @@
 //! - `GET /services/data/vNN.N/sobjects/OBJECT/describe`: `{"name","label","queryable",
 //!   "fields":[{"name","label","type","nillable","relationshipName","referenceTo"}]}`.
 //! - `Accept-Encoding: gzip` gets a gzip body with `Content-Encoding: gzip`.
-//! - Faults ([`crate::Faults`]) may cut an answer's JSON (`truncated_json_once`), or one page
-//!   of a chain: its JSON (`truncated_json_at_page`) or the gzip stream it is sent in
+//! - Faults ([`crate::Faults`]) may cut an answer's JSON (`truncated_json_once`), drop the
+//!   connection halfway through an answer's body (`dropped_body_once`), or damage one page of
+//!   a chain: its JSON (`truncated_json_at_page`) or the gzip stream it is sent in
 //!   (`damaged_gzip_at_page`).
 //! - Without an org every object is unknown: 400 `INVALID_TYPE` / 404 for describe; so are
 //!   the org's [`crate::OrgSpec::hidden_objects`]. A feature flag the org lacks

@@ -31,7 +31,7 @@ use url::Url;
 
 use crate::{
     auth::{OAuth, Rotation},
-    client::{Answer, Encoding, Http, gunzip, is_gzip},
+    client::{Answer, Encoding, Http, TRY_AGAIN, gunzip, is_gzip},
     import::{
         budget::{Budget, LimitInfo, parse_limit_info},
         limiter::{Limiter, URGENT},
@@ -440,6 +440,8 @@ impl Api {
         let exchange = tokio::spawn(async move {
             // Billed is what carries `Sforce-Limit-Info` (see `budget`), even when its body
             // then fails: Salesforce answered it.
+            // Not a `move` closure: it fills this `reported` (a `Copy` type, which a `move`
+            // would copy and leave `None` here).
             let mut reported = None;
             let answered = http
                 .exchange_observed(request, &host_name, encoding, |headers| {
@@ -458,8 +460,13 @@ impl Api {
             Ok(exchanged) => exchanged,
             Err(error) => {
                 return match error.kind {
+                    // Tried again here, so the message's own "try again" goes (the final
+                    // failure says how often it was tried).
                     ErrorKind::NETWORK if error.retryable => Ok(Attempt::Retry(Transient {
-                        cause: error.message,
+                        cause: error
+                            .message
+                            .strip_suffix(TRY_AGAIN)
+                            .map_or_else(|| error.message.clone(), str::to_owned),
                         kind: ErrorKind::NETWORK,
                     })),
                     _ => Err(error),
@@ -620,7 +627,6 @@ pub fn read_json<T: DeserializeOwned>(object: &str, answer: &Answer) -> Result<R
     }
 }
 
-/// The error body of a failed answer (empty for a success).
 /// The org's usage an answer's `Sforce-Limit-Info` header reports, if it has one.
 fn limit_info(headers: &reqwest::header::HeaderMap) -> Option<LimitInfo> {
     headers
@@ -629,6 +635,7 @@ fn limit_info(headers: &reqwest::header::HeaderMap) -> Option<LimitInfo> {
         .and_then(parse_limit_info)
 }
 
+/// The error body of a failed answer (empty for a success).
 fn error_body_if_failed(answer: &Answer) -> ApiErrorBody {
     if answer.status.is_success() {
         ApiErrorBody::default()

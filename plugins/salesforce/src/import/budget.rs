@@ -115,13 +115,13 @@ impl Budget {
                         "stopped before reading {object}: the next API call would take this \
                          import over its budget of {allowance} calls (import.api_budget_percent \
                          = {percent}% of the org's daily allowance of {max}); it had made \
-                         {calls} calls{in_flight}; raise import.api_budget_percent, or run the \
+                         {calls} call(s){in_flight}; raise import.api_budget_percent, or run the \
                          import when the org's allowance is larger",
                         percent = self.percent,
                         calls = state.calls,
                         in_flight = match state.in_flight {
                             0 => String::new(),
-                            n => format!(" and was waiting for {n} more"),
+                            n => format!(", with {n} more sent and not yet answered"),
                         },
                     ),
                 )
@@ -202,7 +202,7 @@ mod tests {
             refused.message.contains(
                 "stopped before reading User: the next API call would take this import over \
                  its budget of 5 calls (import.api_budget_percent = 10% of the org's daily \
-                 allowance of 50); it had made 1 calls and was waiting for 4 more"
+                 allowance of 50); it had made 1 call(s), with 4 more sent and not yet answered"
             ),
             "{}",
             refused.message

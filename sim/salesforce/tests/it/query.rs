@@ -466,6 +466,22 @@ async fn each_fault_fires_once_then_clears() {
         .await
         .expect("text");
     assert!(serde_json::from_str::<Value>(&whole).is_ok());
+
+    once(Faults {
+        dropped_body_once: true,
+        ..Faults::default()
+    });
+    let calls = control.api_calls();
+    let dropped = harness.soql(&token, "SELECT Id FROM User").await;
+    // The headers arrive (a counted call), the body does not.
+    assert_eq!(dropped.status(), StatusCode::OK);
+    assert!(dropped.headers().contains_key("sforce-limit-info"));
+    assert!(dropped.bytes().await.is_err(), "the body breaks off");
+    assert_eq!(control.api_calls(), calls + 1);
+    assert_eq!(
+        harness.soql(&token, "SELECT Id FROM User").await.status(),
+        StatusCode::OK
+    );
     assert_eq!(control.faults(), Faults::default());
 
     // The session ends after page 2; a refresh resumes from the same nextRecordsUrl.
