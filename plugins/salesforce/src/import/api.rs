@@ -417,7 +417,7 @@ impl Api {
         self.host.check_cancelled()?;
         let permit = self.in_flight.acquire(priority).await?;
         self.host.check_cancelled()?;
-        self.budget.reserve(object)?;
+        let reserved = self.budget.reserve_owned(object)?;
         let mut request = self
             .http
             .client()
@@ -432,11 +432,7 @@ impl Api {
         // sent is answered and counted even when this attempt is dropped (the import failed
         // elsewhere, or was cancelled), so a failed run reports the calls Salesforce billed.
         let encoding = call.encoding;
-        let (http, budget, host_name) = (
-            self.http.clone(),
-            Arc::clone(&self.budget),
-            self.host_name.clone(),
-        );
+        let (http, host_name) = (self.http.clone(), self.host_name.clone());
         let exchange = tokio::spawn(async move {
             // Billed is what carries `Sforce-Limit-Info` (see `budget`), even when its body
             // then fails: Salesforce answered it.
@@ -448,7 +444,9 @@ impl Api {
                     reported = limit_info(headers);
                 })
                 .await;
-            budget.settle(reported.is_some(), reported);
+            // Settled here, or, should the task panic or be dropped first, by `reserved`'s
+            // drop (giving the slot back, counting nothing).
+            reserved.settle(reported);
             let answer = answered?;
             let code = error_body_if_failed(&answer);
             Ok::<_, Error>((answer, code, reported))

@@ -17,7 +17,7 @@
 //! three), so the rule applies from the request after them on: a budget smaller than those
 //! first requests can be crossed by them.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use invhost_plugin_api::{Error, ErrorKind};
 
@@ -143,6 +143,16 @@ impl Budget {
         Ok(())
     }
 
+    /// [`Budget::reserve`], as a slot that ends itself: [`Reserved::settle`] counts the answer;
+    /// dropped unsettled (the request's task panicked or was dropped before an answer), it
+    /// gives the slot back without counting. So every reservation ends exactly once.
+    pub fn reserve_owned(self: &Arc<Self>, object: &str) -> Result<Reserved, Error> {
+        self.reserve(object)?;
+        Ok(Reserved {
+            budget: Some(Arc::clone(self)),
+        })
+    }
+
     /// Ends a request taken with [`Budget::reserve`]: `billed` when Salesforce counted it,
     /// with the usage its answer reported.
     pub fn settle(&self, billed: bool, reported: Option<LimitInfo>) {
@@ -158,6 +168,30 @@ impl Budget {
             if newer {
                 state.latest = Some(info);
             }
+        }
+    }
+}
+
+/// A slot of the budget taken by [`Budget::reserve_owned`].
+#[derive(Debug)]
+pub struct Reserved {
+    /// `None` once settled.
+    budget: Option<Arc<Budget>>,
+}
+
+impl Reserved {
+    /// Ends the request: one call when its answer carried `reported` usage.
+    pub fn settle(mut self, reported: Option<LimitInfo>) {
+        if let Some(budget) = self.budget.take() {
+            budget.settle(reported.is_some(), reported);
+        }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(budget) = self.budget.take() {
+            budget.settle(false, None);
         }
     }
 }
@@ -211,6 +245,22 @@ mod tests {
         budget.settle(false, None);
         budget.reserve("User").expect("a slot again");
         assert_eq!(budget.calls(), 1);
+    }
+
+    #[test]
+    fn a_reservation_ends_once_whether_settled_or_dropped() {
+        let budget = Arc::new(Budget::new(100));
+        let answered = budget.reserve_owned("User").expect("a slot");
+        let lost = budget.reserve_owned("User").expect("a slot");
+        assert_eq!(budget.in_flight(), 2);
+        answered.settle(Some(LimitInfo { used: 3, max: 100 }));
+        // A request whose task panicked: its slot comes back, and nothing is counted.
+        drop(lost);
+        assert_eq!(budget.in_flight(), 0);
+        assert_eq!(budget.calls(), 1);
+        // An answer without the header is no call.
+        budget.reserve_owned("User").expect("a slot").settle(None);
+        assert_eq!((budget.in_flight(), budget.calls()), (0, 1));
     }
 
     #[test]
