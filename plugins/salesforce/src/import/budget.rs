@@ -102,8 +102,8 @@ impl Budget {
     /// Takes a slot for one request about to be sent to fetch `object`, or refuses (kind
     /// `rate_limited`, not retryable) when it could take the run over its budget, or when
     /// the org's whole allowance is spent. Every `Ok` must be followed by one
-    /// [`Budget::settle`].
-    pub fn reserve(&self, object: &str) -> Result<(), Error> {
+    /// [`Budget::settle`] ([`Budget::reserve_owned`] sees to it).
+    fn reserve(&self, object: &str) -> Result<(), Error> {
         let mut state = self.state();
         if let Some(LimitInfo { used, max }) = state.latest {
             let allowance = self.allowance(max);
@@ -153,12 +153,12 @@ impl Budget {
         })
     }
 
-    /// Ends a request taken with [`Budget::reserve`]: `billed` when Salesforce counted it,
-    /// with the usage its answer reported.
-    pub fn settle(&self, billed: bool, reported: Option<LimitInfo>) {
+    /// Ends a request taken with [`Budget::reserve`], with the usage its answer reported: an
+    /// answer that reported usage is one call (see the module docs), none is none.
+    fn settle(&self, reported: Option<LimitInfo>) {
         let mut state = self.state();
         state.in_flight = state.in_flight.saturating_sub(1);
-        if billed {
+        if reported.is_some() {
             state.calls += 1;
         }
         if let Some(info) = reported {
@@ -183,7 +183,7 @@ impl Reserved {
     /// Ends the request: one call when its answer carried `reported` usage.
     pub fn settle(mut self, reported: Option<LimitInfo>) {
         if let Some(budget) = self.budget.take() {
-            budget.settle(reported.is_some(), reported);
+            budget.settle(reported);
         }
     }
 }
@@ -191,7 +191,7 @@ impl Reserved {
 impl Drop for Reserved {
     fn drop(&mut self) {
         if let Some(budget) = self.budget.take() {
-            budget.settle(false, None);
+            budget.settle(None);
         }
     }
 }
@@ -224,7 +224,7 @@ mod tests {
         let budget = Budget::new(10);
         // Nothing known yet: the first call goes.
         budget.reserve("Organization").expect("first call");
-        budget.settle(true, Some(LimitInfo { used: 1, max: 50 }));
+        budget.settle(Some(LimitInfo { used: 1, max: 50 }));
         // 10% of 50 is 5 calls; one made, four may be in flight.
         for _ in 0..4 {
             budget.reserve("User").expect("within budget");
@@ -242,7 +242,7 @@ mod tests {
             refused.message
         );
         // An unbilled answer gives its slot back.
-        budget.settle(false, None);
+        budget.settle(None);
         budget.reserve("User").expect("a slot again");
         assert_eq!(budget.calls(), 1);
     }
@@ -268,9 +268,9 @@ mod tests {
         let budget = Budget::new(100);
         budget.reserve("Organization").expect("first call");
         budget.reserve("Profile").expect("second call");
-        budget.settle(true, Some(LimitInfo { used: 10, max: 10 }));
+        budget.settle(Some(LimitInfo { used: 10, max: 10 }));
         // The answer to the earlier request arrives late: it does not lower the usage.
-        budget.settle(true, Some(LimitInfo { used: 9, max: 10 }));
+        budget.settle(Some(LimitInfo { used: 9, max: 10 }));
         assert_eq!(budget.latest(), Some(LimitInfo { used: 10, max: 10 }));
         assert_eq!(budget.calls(), 2);
         let error = budget.reserve("User").expect_err("spent");
