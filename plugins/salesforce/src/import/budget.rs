@@ -10,7 +10,7 @@
 //! HTML maintenance page, a connection that failed before any answer) are not counted. The
 //! versions list (`/services/data/`) is never billed and never goes through the budget.
 //!
-//! Before each request, [`Budget::reserve`] refuses when this run's calls, those in flight
+//! Before each request, [`Budget::reserve_owned`] refuses when this run's calls, those in flight
 //! included, plus the next one would exceed `api_budget_percent` % of the org's `MAX`. The
 //! first requests of a run are made at once before `MAX` is known (`Organization`, describe
 //! `User`, and with `import.login_history_api = "auto"` the count of `LoginHistory`: two or
@@ -143,9 +143,12 @@ impl Budget {
         Ok(())
     }
 
-    /// [`Budget::reserve`], as a slot that ends itself: [`Reserved::settle`] counts the answer;
-    /// dropped unsettled (the request's task panicked or was dropped before an answer), it
-    /// gives the slot back without counting. So every reservation ends exactly once.
+    /// Takes a slot for one request about to be sent to fetch `object`, or refuses (kind
+    /// `rate_limited`, not retryable) when it could take the run over its budget, or when
+    /// the org's whole allowance is spent. The slot ends itself: [`Reserved::settle`] counts
+    /// the answer; dropped unsettled (the request's task panicked or was dropped before an
+    /// answer), it gives the slot back without counting. So every reservation ends exactly
+    /// once.
     pub fn reserve_owned(self: &Arc<Self>, object: &str) -> Result<Reserved, Error> {
         self.reserve(object)?;
         Ok(Reserved {
