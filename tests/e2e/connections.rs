@@ -389,6 +389,32 @@ fn a_revoked_token_marks_the_connection_for_reauthorization() {
 }
 
 #[test]
+fn a_connection_without_a_token_says_which_command_generates_it() {
+    let sim = simulator(SimConfig::default());
+    let env = Env::with_plugins(&[SALESFORCE]);
+    add(&env, "acme", &settings(&sim));
+    let expected = "credentials.refresh_token: is empty (no token generated yet); generate it \
+                    with `invhost connections generate-token acme`";
+    let run = test_run(&env, "acme");
+    assert!(run.failure().contains(expected), "{run:?}");
+    let run = env.run(&["run", "acme"]);
+    assert!(run.failure().contains(expected), "{run:?}");
+    let runs = env.run(&["runs", "acme", "--json"]).json();
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(expected)),
+        "{runs}"
+    );
+    // Nothing reached Salesforce, and nothing asks for re-authorization: there was no token.
+    assert_eq!(sim.control().requests(), 0);
+    assert_eq!(
+        env.run(&["connections", "list", "--json"]).json()[0]["auth_state"],
+        "ok"
+    );
+}
+
+#[test]
 fn a_rotated_refresh_token_is_stored_and_used_next_time() {
     let sim = simulator(SimConfig {
         auto_approve_after_polls: Some(1),

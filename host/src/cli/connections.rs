@@ -15,16 +15,12 @@ use invhost_plugin_api::{
 use super::{Context, print_json, settings::read_document};
 use crate::{
     connections::{
-        ConnectionView, Connections,
+        ConnectionView, Connections, GENERATE_TOKEN_ACTION, Prepared, failure_line,
         session::{Interaction, Session},
     },
     plugins::{CallError, CallHandler},
     store::AuthState,
 };
-
-/// The action id a source type offers for generating its refresh token (a convention plugins
-/// follow; see the plugin author guide).
-pub const GENERATE_TOKEN_ACTION: &str = "generate_refresh_token";
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ConnectionsCommand {
@@ -255,15 +251,13 @@ fn session(
     Ok(Arc::new(session))
 }
 
-/// Turns a failed plugin call into the one-line error, noting cancellation's exit code.
-fn call_failed(error: CallError, connection: &str) -> anyhow::Error {
-    match error.plugin_error() {
-        Some(e) if e.needs_reauthorization() => anyhow!(
-            "{}; generate a new token with `invhost connections generate-token {connection}`",
-            e.message
-        ),
-        _ => anyhow!(error),
-    }
+/// Turns a failed plugin call into the one-line error (see [`failure_line`]).
+fn call_failed(error: CallError, prepared: &Prepared<'_>) -> anyhow::Error {
+    let source_type = prepared
+        .plugin
+        .manifest
+        .source_type(&prepared.row.source_type);
+    anyhow!(failure_line(&error, source_type, &prepared.row.name))
 }
 
 fn test(
@@ -301,7 +295,7 @@ fn test(
         eprintln!("invhost: cancelled");
         return Ok(ExitCode::from(130));
     }
-    let report = outcome.map_err(|e| call_failed(e, &prepared.row.name))?;
+    let report = outcome.map_err(|e| call_failed(e, &prepared))?;
     if json {
         print_json(&report)?;
         return Ok(ExitCode::SUCCESS);
@@ -371,7 +365,7 @@ pub(super) fn generate_token(
         eprintln!("invhost: cancelled; no token was stored");
         return Ok(ExitCode::from(130));
     }
-    let response = outcome.map_err(|e| call_failed(e, &prepared.row.name))?;
+    let response = outcome.map_err(|e| call_failed(e, &prepared))?;
     // Storing the filled values also clears a "re-authorization required" mark.
     connections
         .apply_updates(

@@ -15,13 +15,14 @@ use invhost_plugin_api::{
     protocol::{DemoEnvironment, DemoRequest, StopDemoRequest, op},
 };
 
-use super::{Context, connections::GENERATE_TOKEN_ACTION, run::Bars};
+use super::{Context, run::Bars};
 use crate::reports::{
     self, Format, ReportParams, Supersession,
     format::write_report,
     unused::{Reason, UnusedReport},
 };
 use crate::{
+    connections::GENERATE_TOKEN_ACTION,
     connections::{Connections, session::interrupted},
     plugins::{CallError, LoadedPlugin, NoInteraction},
     runner::{RunSettings, Runner},

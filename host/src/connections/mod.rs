@@ -8,7 +8,11 @@ pub mod session;
 
 use std::path::Path;
 
-use invhost_plugin_api::{Error, protocol::Purpose};
+use invhost_plugin_api::{
+    Error, ErrorKind,
+    manifest::SourceType,
+    protocol::{Purpose, ValidationDetails},
+};
 use serde_json::Value;
 
 use crate::{
@@ -18,6 +22,50 @@ use crate::{
     secrets::{self, MasterKey, SecretsError, key::MASTER_KEY_ENV},
     store::{AuthState, ConnectionRow, Store, StoreError},
 };
+
+/// The action id a source type offers for generating its refresh token (a convention plugins
+/// follow; see the plugin author guide). `invhost connections generate-token` runs it.
+pub const GENERATE_TOKEN_ACTION: &str = "generate_refresh_token";
+
+/// The operator's one line for a failed plugin call on connection `name`: the plugin's message
+/// and, where the cure is a host command, that command. Plugins say what happened; the host
+/// says which of its commands fixes it:
+/// * the plugin asks to sign in again ([`Error::needs_reauthorization`]);
+/// * the settings are refused for a field that the token action fills (an empty refresh
+///   token before the first `generate-token`).
+pub fn failure_line(error: &CallError, source_type: Option<&SourceType>, name: &str) -> String {
+    let Some(plugin_error) = error.plugin_error() else {
+        return error.to_string();
+    };
+    let generate = format!("`invhost connections generate-token {name}`");
+    if plugin_error.needs_reauthorization() {
+        return format!(
+            "{}; generate a new token with {generate}",
+            plugin_error.message
+        );
+    }
+    if plugin_error.kind == ErrorKind::CONFIG
+        && refuses_a_filled_field(plugin_error, source_type, GENERATE_TOKEN_ACTION)
+    {
+        return format!("{}; generate it with {generate}", plugin_error.message);
+    }
+    error.to_string()
+}
+
+/// Whether a validation error names a field that `action` of `source_type` fills.
+fn refuses_a_filled_field(error: &Error, source_type: Option<&SourceType>, action: &str) -> bool {
+    let Some(action) = source_type.and_then(|t| t.actions.iter().find(|a| a.id == action)) else {
+        return false;
+    };
+    let Ok(details) = serde_json::from_value::<ValidationDetails>(error.details.clone()) else {
+        return false;
+    };
+    details
+        .missing
+        .iter()
+        .chain(details.problems.iter().map(|p| &p.field))
+        .any(|field| action.fills.contains(field))
+}
 
 /// A failure of a connection operation; each says what to do next.
 #[derive(Debug, thiserror::Error)]

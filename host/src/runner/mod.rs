@@ -34,7 +34,7 @@ use invhost_plugin_api::{
 
 use crate::{
     connections::{
-        ConnectionError, Connections, Prepared,
+        ConnectionError, Connections, Prepared, failure_line,
         session::{Interaction, Session, Vault},
     },
     plugins::{CallError, Registry},
@@ -238,13 +238,11 @@ impl<'a> Runner<'a> {
                 let cancelled = plugin_error.is_some_and(|e| e.kind == ErrorKind::CANCELLED)
                     || cancel.load(Ordering::SeqCst);
                 let kind = plugin_error.map_or_else(|| "protocol".to_owned(), |e| e.kind.name());
-                let message = match plugin_error {
-                    Some(e) if e.needs_reauthorization() => format!(
-                        "{}; generate a new token with `invhost connections generate-token {}`",
-                        e.message, row.name
-                    ),
-                    _ => error.to_string(),
-                };
+                let message = failure_line(
+                    error,
+                    prepared.plugin.manifest.source_type(&row.source_type),
+                    &row.name,
+                );
                 RunEnd {
                     state: if cancelled {
                         RunState::Cancelled

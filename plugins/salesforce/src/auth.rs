@@ -357,6 +357,15 @@ fn parse_success<T: DeserializeOwned>(body: &str) -> Result<T, Error> {
 }
 
 fn not_oauth(status: u16) -> Error {
+    if status >= 500 {
+        // Salesforce's maintenance pages and overloaded gateways answer so; a wrong login_url
+        // answers 404 or a page of another site.
+        return Error::upstream(format!(
+            "Salesforce's login service is unavailable (HTTP {status}); try again later, and \
+             if it lasts check status.salesforce.com and login_url"
+        ))
+        .retryable(true);
+    }
     Error::upstream(format!(
         "the login host answered something that is not Salesforce's OAuth endpoint (HTTP \
          {status}); check login_url"
@@ -383,19 +392,26 @@ fn oauth_error(step: Step, refusal: &OAuthError) -> Error {
             "the consumer key does not match the connected app; copy Consumer Key from the \
              app's settings (Setup → App Manager → the app → View → Manage Consumer Details)",
         ),
-        ("invalid_grant", Step::DeviceStart) if description.contains("device flow") => {
+        // Which step answers these is not documented: the start or the first poll.
+        ("invalid_grant", Step::DeviceStart | Step::DevicePoll)
+            if description.contains("device flow") =>
+        {
             Error::config(
                 "device flow is not enabled for the connected app: a Salesforce admin must tick \
                  Enable for Device Flow in the app's OAuth settings (Setup → App Manager → the \
                  app → Edit), then run the flow again",
             )
         }
-        ("invalid_client", Step::DeviceStart) if description.contains("install") => Error::config(
-            "the connected app is not installed in the org: a Salesforce admin must install \
+        ("invalid_client", Step::DeviceStart | Step::DevicePoll)
+            if description.contains("install") =>
+        {
+            Error::config(
+                "the connected app is not installed in the org: a Salesforce admin must install \
                  or pre-authorise it (Setup → Connected Apps OAuth Usage → Install, or Manage → \
                  Edit Policies → Admin approved users are pre-authorized, and add the user's \
                  profile or permission set), then run the flow again",
-        ),
+            )
+        }
         ("invalid_client" | "invalid_client_credentials", _) => Error::config(
             "the consumer secret does not match the connected app; copy Consumer Secret from \
              the app's settings (Setup → App Manager → the app → View → Manage Consumer Details)",
@@ -403,7 +419,8 @@ fn oauth_error(step: Step, refusal: &OAuthError) -> Error {
         ("access_denied" | "invalid_request", Step::DevicePoll) => {
             Error::auth("access was denied in the browser; run the flow again and click Allow")
         }
-        ("invalid_grant", Step::DevicePoll) => Error::auth(format!(
+        // `expired_token` is RFC 8628's code; Salesforce's own is `invalid_grant`.
+        ("invalid_grant" | "expired_token", Step::DevicePoll) => Error::auth(format!(
             "the device code expired or was already used ({}); run the flow again, and only one \
              at a time",
             refusal.error_description
@@ -535,6 +552,27 @@ mod tests {
                 ErrorKind::AUTH,
                 "expired authorization code",
             ),
+            (
+                DevicePoll,
+                "expired_token",
+                "expired device code",
+                ErrorKind::AUTH,
+                "expired or was already used (expired device code); run the flow again",
+            ),
+            (
+                DevicePoll,
+                "invalid_grant",
+                "device flow is not enabled for the app",
+                ErrorKind::CONFIG,
+                "Enable for Device Flow",
+            ),
+            (
+                DevicePoll,
+                "invalid_client",
+                "app must be installed into org",
+                ErrorKind::CONFIG,
+                "pre-authorise",
+            ),
             (Refresh, "inactive_user", "", ErrorKind::AUTH, "inactive"),
             (
                 Refresh,
@@ -573,6 +611,51 @@ mod tests {
             "the refresh token was revoked or expired",
         );
         assert_eq!(error.details["reauthorize"], true);
+    }
+
+    #[test]
+    fn only_a_new_token_cures_what_asks_for_one() {
+        let org = check(
+            Step::Refresh,
+            "inactive_org",
+            "",
+            ErrorKind::AUTH,
+            "ask the org's admin",
+        );
+        assert!(
+            !org.needs_reauthorization(),
+            "a new token does not unlock an org"
+        );
+        let user = check(
+            Step::Refresh,
+            "inactive_user",
+            "",
+            ErrorKind::AUTH,
+            "active user",
+        );
+        assert!(user.needs_reauthorization());
+    }
+
+    #[test]
+    fn a_failing_login_service_is_told_apart_from_a_wrong_login_url() {
+        let unavailable = not_oauth(503);
+        assert!(
+            unavailable.message.starts_with(
+                "Salesforce's login service is unavailable (HTTP 503); try again later"
+            ),
+            "{}",
+            unavailable.message
+        );
+        assert!(unavailable.retryable);
+        let elsewhere = not_oauth(404);
+        assert!(
+            elsewhere
+                .message
+                .contains("not Salesforce's OAuth endpoint (HTTP 404); check login_url"),
+            "{}",
+            elsewhere.message
+        );
+        assert!(!elsewhere.retryable);
     }
 
     #[test]

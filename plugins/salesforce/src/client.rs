@@ -255,6 +255,8 @@ pub fn is_gzip(headers: &reqwest::header::HeaderMap) -> bool {
 pub struct Http {
     client: reqwest::Client,
     via_proxy: bool,
+    /// The proxy's address starts with `https://`: the client speaks TLS to the proxy itself.
+    tls_proxy: bool,
 }
 
 impl Http {
@@ -263,6 +265,7 @@ impl Http {
         Ok(Http {
             client: http_client(proxy)?,
             via_proxy: proxy.is_some(),
+            tls_proxy: proxy.is_some_and(|p| p.url.scheme() == "https"),
         })
     }
 
@@ -362,10 +365,18 @@ impl Http {
         let status = response.status();
         let mut headers = response.headers().clone();
         headers_seen(&headers);
-        let raw = response
-            .bytes()
-            .await
-            .map_err(|error| self.explain_body(&error, host))?;
+        let raw = match response.bytes().await {
+            Ok(raw) => raw,
+            // A proxy that refuses a plain HTTP request answers and closes without reading the
+            // request's body (tinyproxy does), so the answer breaks off; Salesforce's own
+            // refusals are whole JSON bodies. The status alone says who refused.
+            Err(error) => {
+                return Err(match self.proxy_refusal(status.as_u16(), "") {
+                    Some(refusal) if !tunnelled => refusal,
+                    _ => self.explain_body(&error, host),
+                });
+            }
+        };
         let body = match encoding {
             Encoding::KeepGzip if status.is_success() => raw.into(),
             _ => decoded_body(&mut headers, raw, host)?,
@@ -409,12 +420,14 @@ impl Http {
     /// Explains a failed request to `host` (see [`classify`]), knowing whether a proxy was
     /// in the way.
     pub fn explain(&self, error: &reqwest::Error, host: &str) -> Error {
-        classify_chain(
-            &error_chain(error),
-            error.is_timeout(),
-            host,
-            self.via_proxy,
-        )
+        let chain = error_chain(error);
+        let explained = classify_chain(&chain, error.is_timeout(), host, self.via_proxy);
+        let failure = failure_of(&chain.join(": ").to_lowercase(), error.is_timeout(), true);
+        if self.tls_proxy && matches!(failure, Failure::Timeout | Failure::Tls) {
+            tls_proxy_hint(explained)
+        } else {
+            explained
+        }
     }
 
     /// A failure while the body of an answer was read: the server had answered, so it is
@@ -523,6 +536,18 @@ fn failure_of(text: &str, timed_out: bool, via_proxy: bool) -> Failure {
 fn has_word(text: &str, word: &str) -> bool {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .any(|token| token == word)
+}
+
+/// Adds to a timeout or TLS failure through an `https://` proxy that most proxies speak plain
+/// HTTP: TLS sent to such a proxy goes unanswered (a timeout) or is answered in plain text (a
+/// TLS failure). The address form is checked when settings are saved, with a warning; this
+/// repeats it where the failure shows.
+fn tls_proxy_hint(mut error: Error) -> Error {
+    error.message.push_str(
+        "; proxy.server starts with https://, which needs a proxy that speaks TLS: for a plain \
+         HTTP proxy write http://",
+    );
+    error
 }
 
 fn proxy_credentials_refused() -> Error {

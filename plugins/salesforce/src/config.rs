@@ -339,7 +339,7 @@ impl Settings for SalesforceSettings {
                 if purpose == Purpose::Import && refresh_token.is_empty() {
                     v.problem(
                         "credentials.refresh_token",
-                        "is empty: generate it first with the Generate action (generate_refresh_token)",
+                        "is empty (no token generated yet)",
                     );
                 }
             }

@@ -103,6 +103,79 @@ async fn the_proxy_refuses_wrong_or_missing_credentials_for_a_tunnel() {
     );
 }
 
+/// A plain HTTP target (the loopback simulator) is asked through the proxy without a tunnel:
+/// tinyproxy answers the refusal itself and closes the connection without reading the request's
+/// body, so the answer breaks off. The refusal must still read as one.
+#[tokio::test]
+async fn the_proxy_refuses_wrong_or_missing_credentials_for_plain_http() {
+    let tinyproxy = Tinyproxy::start();
+    let sim = simulator(SimConfig::default()).await;
+    let server = format!("http://127.0.0.1:{}", tinyproxy.port);
+    let wrong = json!({"server": server,
+                       "credentials": {"source": "local", "username": USER, "password": "nope"}});
+    let missing = json!({"server": server});
+    let refused = |error: invhost_plugin_api::Error| {
+        assert_eq!(error.kind, ErrorKind::NETWORK);
+        let expected = "the proxy refused the credentials; check proxy.credentials";
+        assert!(error.message.starts_with(expected), "{}", error.message);
+    };
+    for proxy in [wrong, missing] {
+        // The device flow's first request, a POST with a form body.
+        let settings = with_proxy(local_settings(&sim, ""), proxy.clone());
+        refused(
+            run_action(generate_request(settings, 10), &RecordingHost::new().host())
+                .await
+                .expect_err("refused"),
+        );
+        // The connection test's refresh, also a POST.
+        let settings = with_proxy(local_settings(&sim, "some-token"), proxy);
+        refused(
+            Salesforce
+                .test_connection(test_request(settings), &RecordingHost::new().host())
+                .await
+                .expect_err("refused"),
+        );
+    }
+    assert_eq!(
+        sim.control().requests(),
+        0,
+        "no request reached the simulator"
+    );
+}
+
+/// `https://` in front of a plain HTTP proxy: the client's TLS hello is answered in plain
+/// text. The failure says which part of the address to change.
+#[tokio::test]
+async fn a_plain_proxy_addressed_with_https_says_to_write_http() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(2) {
+            let Ok(mut stream) = stream else { continue };
+            let mut hello = [0_u8; 512];
+            let _ = stream.read(&mut hello);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let sim = simulator(SimConfig::default()).await;
+    let proxy = json!({"server": format!("https://127.0.0.1:{port}")});
+    let settings = with_proxy(local_settings(&sim, ""), proxy);
+    let error = run_action(generate_request(settings, 10), &RecordingHost::new().host())
+        .await
+        .expect_err("no TLS from a plain proxy");
+    assert_eq!(error.kind, ErrorKind::NETWORK);
+    assert!(
+        error.message.ends_with(
+            "proxy.server starts with https://, which needs a proxy that speaks TLS: for a \
+             plain HTTP proxy write http://"
+        ),
+        "{}",
+        error.message
+    );
+    assert_eq!(sim.control().requests(), 0);
+}
+
 #[tokio::test]
 async fn a_proxy_that_is_not_there() {
     let sim = simulator(SimConfig::default()).await;
