@@ -222,13 +222,45 @@ fn a_missing_or_different_master_key_is_a_clear_error() {
         run.failure().contains("encrypted with another master key"),
         "{run:?}"
     );
-    std::fs::remove_file(env.data_dir().join("master.key")).expect("key file exists");
+    // Adding a connection under another key would leave two keys in one database.
+    let file = env.write("other.json", &settings(&sim).to_string());
+    let other = file.to_str().expect("utf-8");
+    let add_other = [
+        "connections",
+        "add",
+        "other",
+        "--type",
+        "salesforce",
+        "--settings",
+        other,
+    ];
+    let mut command = env.invhost(&add_other);
+    command.env(
+        "INVHOST_MASTER_KEY",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    let run = Run::of(command, None);
+    assert!(
+        run.failure().contains("encrypted with another master key"),
+        "{run:?}"
+    );
+    let key_file = env.data_dir().join("master.key");
+    std::fs::remove_file(&key_file).expect("key file exists");
     let run = env.run(&["connections", "test", "acme"]);
     assert!(run.failure().contains("the master key"), "{run:?}");
     assert!(
         run.stderr.contains("restore it from your backup"),
         "{run:?}"
     );
+    // Nor does a lost key file start a new key while secrets need the old one.
+    let run = env.run(&add_other);
+    assert!(
+        run.failure().contains("restore it from your backup"),
+        "{run:?}"
+    );
+    assert!(!key_file.exists(), "no second key was created");
+    let list = env.run(&["connections", "list", "--json"]).json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
 }
 
 #[test]

@@ -145,6 +145,23 @@ impl<'a> Connections<'a> {
         MasterKey::load(self.data_dir, std::env::var(MASTER_KEY_ENV).ok(), create)
     }
 
+    /// The key a new connection's secrets are sealed under: the current one, created on first
+    /// use. Never a second key beside secrets sealed under another: with the key file lost,
+    /// adding a connection would otherwise create a new key, and restoring the old one later
+    /// would make the new connection unreadable instead.
+    fn key_for_new_secrets(&mut self) -> Result<MasterKey, ConnectionError> {
+        let mut sealed_under = std::collections::BTreeSet::new();
+        for row in self.store.connections()? {
+            secrets::envelope::key_ids(&row.settings, &mut sealed_under);
+        }
+        // With secrets stored, a missing key file is an error (restore it), not a first use.
+        let key = self.key(sealed_under.is_empty())?;
+        if sealed_under.iter().any(|id| id != key.id()) {
+            return Err(SecretsError::SecondKey.into());
+        }
+        Ok(key)
+    }
+
     fn plugin(&self, source_type: &str) -> Result<(&'a LoadedPlugin, Value), ConnectionError> {
         let (plugin, _) = self.registry.source_type(source_type)?;
         let schema = plugin.settings_schema(source_type)?;
@@ -162,7 +179,7 @@ impl<'a> Connections<'a> {
         let (plugin, schema) = self.plugin(source_type)?;
         let settings = secrets::keep_placeholders(&schema, settings, None)?;
         let response = plugin.validate(source_type, &settings, Purpose::Save)?;
-        let key = self.key(true)?;
+        let key = self.key_for_new_secrets()?;
         self.store
             .add_connection(name, source_type, &secrets::seal(&schema, &settings, &key))?;
         Ok(response.warnings)

@@ -19,6 +19,20 @@ pub fn is_sealed(text: &str) -> bool {
     text.starts_with(PREFIX)
 }
 
+/// Adds to `ids` the key id of every sealed value in `document`.
+pub fn key_ids(document: &serde_json::Value, ids: &mut std::collections::BTreeSet<String>) {
+    match document {
+        serde_json::Value::String(text) => {
+            if let Some((id, _)) = text.strip_prefix(PREFIX).and_then(|r| r.split_once(':')) {
+                ids.insert(id.to_owned());
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| key_ids(v, ids)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|v| key_ids(v, ids)),
+        _ => {}
+    }
+}
+
 /// Seals `plain`, bound to `pointer`.
 pub fn seal(key: &MasterKey, pointer: &str, plain: &str) -> String {
     let cipher = XChaCha20Poly1305::new(key.as_bytes().into());
@@ -70,6 +84,22 @@ pub fn open(key: &MasterKey, pointer: &str, sealed: &str) -> Result<String, Secr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_ids_are_found_at_any_depth() {
+        let a = MasterKey::from_bytes([1; 32]);
+        let b = MasterKey::from_bytes([2; 32]);
+        let document = serde_json::json!({
+            "plain": "invhost:enc:v1",
+            "credentials": {"secret": seal(&a, "/credentials/secret", "x")},
+            "list": [seal(&b, "/list/0", "y"), 5, null],
+        });
+        let mut ids = std::collections::BTreeSet::new();
+        key_ids(&document, &mut ids);
+        let expected: std::collections::BTreeSet<String> =
+            [a.id().to_owned(), b.id().to_owned()].into();
+        assert_eq!(ids, expected);
+    }
 
     #[test]
     fn nonces_differ_and_tampering_is_detected() {

@@ -33,6 +33,11 @@ pub enum SecretsError {
         /// Dotted path of the field.
         field: String,
     },
+    /// New secrets would be sealed under a key other than the one stored secrets need.
+    #[error(
+        "the stored connections' secrets were encrypted with another master key, and a new connection would need that key too; restore the master key the data directory was created with (master.key or INVHOST_MASTER_KEY), then add the connection"
+    )]
+    SecondKey,
     /// A stored value does not decrypt: it was altered or truncated.
     #[error(
         "the stored secret `{field}` cannot be decrypted (it was altered or damaged); set it again with `invhost connections update`"
