@@ -212,16 +212,19 @@ fn a_missing_or_different_master_key_is_a_clear_error() {
     let sim = simulator(SimConfig::default());
     let env = Env::with_plugins(&[SALESFORCE]);
     add(&env, "acme", &settings(&sim));
-    let mut command = env.invhost(&["connections", "test", "acme"]);
-    command.env(
-        "INVHOST_MASTER_KEY",
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-    );
-    let run = Run::of(command, None);
-    assert!(
-        run.failure().contains("encrypted with another master key"),
-        "{run:?}"
-    );
+    let with_another_key = |args: &[&str]| {
+        let mut command = env.invhost(args);
+        command.env(
+            "INVHOST_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        );
+        let run = Run::of(command, None);
+        assert!(
+            run.failure().contains("encrypted with another master key"),
+            "{run:?}"
+        );
+    };
+    with_another_key(&["connections", "test", "acme"]);
     // Adding a connection under another key would leave two keys in one database.
     let file = env.write("other.json", &settings(&sim).to_string());
     let other = file.to_str().expect("utf-8");
@@ -234,16 +237,7 @@ fn a_missing_or_different_master_key_is_a_clear_error() {
         "--settings",
         other,
     ];
-    let mut command = env.invhost(&add_other);
-    command.env(
-        "INVHOST_MASTER_KEY",
-        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-    );
-    let run = Run::of(command, None);
-    assert!(
-        run.failure().contains("encrypted with another master key"),
-        "{run:?}"
-    );
+    with_another_key(&add_other);
     let key_file = env.data_dir().join("master.key");
     std::fs::remove_file(&key_file).expect("key file exists");
     let run = env.run(&["connections", "test", "acme"]);
