@@ -37,6 +37,10 @@ pub struct SimConfig {
     /// `Some(n)`: a pending device code is approved by itself on its n-th poll (that
     /// poll returns the tokens). Polls answered `slow_down` do not count. Default `None`.
     pub auto_approve_after_polls: Option<u32>,
+    /// The first n polls of each device code that respect its interval are answered
+    /// `slow_down`, and each raises that code's interval by 5 s (RFC 8628, section 3.5): a
+    /// poll sooner than the raised interval is answered `slow_down` again. Default 0.
+    pub device_slow_downs: u32,
     /// "Enable for Device Flow". When false, requesting a device code is refused with
     /// `invalid_grant` / "device flow is not enabled for the app". Default true.
     pub device_flow_enabled: bool,
@@ -74,6 +78,7 @@ impl Default for SimConfig {
             rotate_refresh_tokens: false,
             device_interval_secs: 5,
             auto_approve_after_polls: None,
+            device_slow_downs: 0,
             device_flow_enabled: true,
             app_preauthorized: true,
             scopes: "api refresh_token".to_owned(),
@@ -109,6 +114,7 @@ impl fmt::Debug for SimConfig {
             .field("rotate_refresh_tokens", &self.rotate_refresh_tokens)
             .field("device_interval_secs", &self.device_interval_secs)
             .field("auto_approve_after_polls", &self.auto_approve_after_polls)
+            .field("device_slow_downs", &self.device_slow_downs)
             .field("device_flow_enabled", &self.device_flow_enabled)
             .field("app_preauthorized", &self.app_preauthorized)
             .field("scopes", &self.scopes)

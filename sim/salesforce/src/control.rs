@@ -89,6 +89,12 @@ impl Control {
         self.shared.lock().expire_access_tokens();
     }
 
+    /// Device-flow polls answered `slow_down`: those `device_slow_downs` asked for, and polls
+    /// that came sooner than the code's interval (raised by 5 s for each asked-for one).
+    pub fn slow_down_answers(&self) -> u64 {
+        self.shared.lock().slow_down_answers()
+    }
+
     /// HTTP requests received, except the `/__sim/` control requests themselves.
     pub fn requests(&self) -> u64 {
         self.shared.lock().requests()

@@ -96,6 +96,8 @@
 //! - `slow_down` (an RFC 8628 code) is sent only when a code is polled sooner than
 //!   `interval` seconds after its previous poll; every poll, including one answered
 //!   `slow_down`, counts as "the previous poll". The first poll may come at once.
+//!   With `device_slow_downs: n` the first n timely polls of a code are answered `slow_down`
+//!   too, each raising that code's interval by 5 s, as RFC 8628 asks of the client.
 //! - `access_denied` on Deny, and `invalid_grant` for expired and used codes.
 //! - Not pre-authorised: Salesforce's September 2025 restriction on uninstalled
 //!   connected apps shows up in public reports as

@@ -20,6 +20,8 @@ use crate::query::Plan;
 
 /// How long a device code can be polled after it was issued.
 pub(crate) const DEVICE_CODE_LIFETIME: Duration = Duration::from_secs(600);
+/// How much each `slow_down` raises a device code's polling interval (RFC 8628, section 3.5).
+const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
 /// Letters of a user code: Salesforce shows 8 uppercase letters and digits (`6VL44ZGC`).
 const USER_CODE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -188,6 +190,10 @@ struct DeviceGrant {
     last_poll: Option<Instant>,
     /// Polls that were not answered `slow_down`.
     polls: u32,
+    /// Added to the interval by each `slow_down` sent on request (`device_slow_downs`).
+    slowed_by: Duration,
+    /// `slow_down` answers sent on request so far.
+    slow_downs_sent: u32,
     approval: Approval,
 }
 
@@ -206,6 +212,7 @@ impl DeviceGrant {
         now: Instant,
         interval: Duration,
         auto_approve: Option<u32>,
+        slow_downs: u32,
     ) -> Result<(), Refusal> {
         if self.approval == Approval::Redeemed {
             return Err(Refusal::UnknownCode);
@@ -215,7 +222,13 @@ impl DeviceGrant {
         }
         // Every poll, including one answered slow_down, is "the previous poll" of the next.
         let previous = self.last_poll.replace(now);
+        let interval = interval + self.slowed_by;
         if previous.is_some_and(|previous| now.saturating_duration_since(previous) < interval) {
+            return Err(Refusal::SlowDown);
+        }
+        if self.slow_downs_sent < slow_downs {
+            self.slow_downs_sent += 1;
+            self.slowed_by += SLOW_DOWN_STEP;
             return Err(Refusal::SlowDown);
         }
         self.polls = self.polls.saturating_add(1);
@@ -244,6 +257,8 @@ pub(crate) struct State {
     /// Valid access tokens and their scopes.
     access_tokens: HashMap<String, String>,
     requests: u64,
+    /// Device-flow polls answered `slow_down`, whether asked for or earned by polling early.
+    slow_down_answers: u64,
     api_calls: u64,
     /// `query`/`queryAll` requests and their `nextRecordsUrl` pages.
     queries: u64,
@@ -310,6 +325,7 @@ impl State {
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
             requests: 0,
+            slow_down_answers: 0,
             api_calls: 0,
             queries: 0,
             gzip_answers: 0,
@@ -484,6 +500,8 @@ impl State {
             issued: now,
             last_poll: None,
             polls: 0,
+            slowed_by: Duration::ZERO,
+            slow_downs_sent: 0,
             approval: Approval::Pending,
         };
         self.device_grants.insert(device_code.clone(), grant);
@@ -505,11 +523,16 @@ impl State {
         let code = code.ok_or(Refusal::Missing("code"))?;
         let interval = Duration::from_secs(self.config.device_interval_secs);
         let auto_approve = self.config.auto_approve_after_polls;
+        let slow_downs = self.config.device_slow_downs;
         let grant = self
             .device_grants
             .get_mut(code)
             .ok_or(Refusal::UnknownCode)?;
-        grant.poll(now, interval, auto_approve)?;
+        let polled = grant.poll(now, interval, auto_approve, slow_downs);
+        if matches!(polled, Err(Refusal::SlowDown)) {
+            self.slow_down_answers = self.slow_down_answers.saturating_add(1);
+        }
+        polled?;
         let scope = self.config.scopes.clone();
         let refresh_token = (scope_includes(&scope, "refresh_token")
             || scope_includes(&scope, "offline_access"))
@@ -607,6 +630,10 @@ impl State {
 
     pub(crate) fn requests(&self) -> u64 {
         self.requests
+    }
+
+    pub(crate) fn slow_down_answers(&self) -> u64 {
+        self.slow_down_answers
     }
 
     pub(crate) fn api_calls(&self) -> u64 {

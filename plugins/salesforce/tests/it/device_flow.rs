@@ -41,6 +41,31 @@ async fn approved_flow_prompts_with_the_code_and_stores_the_issued_token() {
     assert!(!response.message.contains(token), "{}", response.message);
 }
 
+/// RFC 8628: each `slow_down` raises the polling interval by 5 s for the rest of the flow. The
+/// simulator answers the first timely poll `slow_down` and any poll sooner than the raised
+/// interval (1 s + 5 s) `slow_down` again, so one `slow_down` in all means the client waited.
+#[tokio::test]
+async fn slow_down_adds_five_seconds_to_the_interval() {
+    let sim = simulator(SimConfig {
+        device_slow_downs: 1,
+        auto_approve_after_polls: Some(1),
+        ..SimConfig::default()
+    })
+    .await;
+    let response = run_action(
+        generate_request(local_settings(&sim, ""), 30),
+        &RecordingHost::new().host(),
+    )
+    .await
+    .expect("approved after slowing down");
+    assert!(response.settings_updates["credentials.refresh_token"].is_string());
+    assert_eq!(
+        sim.control().slow_down_answers(),
+        1,
+        "a poll came sooner than the interval raised by slow_down"
+    );
+}
+
 #[tokio::test]
 async fn denied_in_the_browser() {
     let sim = simulator(SimConfig::default()).await;

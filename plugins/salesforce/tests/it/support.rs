@@ -83,17 +83,16 @@ pub fn browser(control: Control, decision: Decision) -> JoinHandle<String> {
     })
 }
 
-/// Runs the action with a 10-second guard, so that a hang fails instead of blocking.
+/// Runs the action with a guard 5 s past the action's own deadline, so that a hang fails
+/// instead of blocking.
 pub async fn run_action(
     request: ActionRequest,
     host: &Host,
 ) -> Result<ActionResponse, invhost_plugin_api::Error> {
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        Salesforce.run_action(request, host),
-    )
-    .await
-    .expect("the action finishes within 10 s")
+    let guard = Duration::from_secs(request.options.timeout_secs + 5);
+    tokio::time::timeout(guard, Salesforce.run_action(request, host))
+        .await
+        .expect("the action finishes by its deadline")
 }
 
 /// Generates a refresh token through the plugin, approving in the simulator.
