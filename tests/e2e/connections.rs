@@ -440,6 +440,28 @@ fn a_connection_without_a_token_says_which_command_generates_it() {
     );
 }
 
+/// The environment's proxy variables are not used: without a `proxy` block, calls go direct
+/// (the operator guide says so). Here they point at a port where nothing listens.
+#[test]
+fn the_environments_proxy_variables_are_not_used() {
+    let sim = approving_simulator();
+    let env = Env::with_plugins(&[SALESFORCE]);
+    add(&env, "acme", &settings(&sim));
+    let dead = format!("http://127.0.0.1:{}", invhost_testkit::free_port());
+    let with_proxy_variables = |args: &[&str]| {
+        let mut command = env.invhost(args);
+        for variable in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"] {
+            command.env(variable, &dead);
+            command.env(variable.to_lowercase(), &dead);
+        }
+        command.env_remove("NO_PROXY").env_remove("no_proxy");
+        Run::of(command, None)
+    };
+    with_proxy_variables(&["connections", "generate-token", "acme", "--no-browser"]).success();
+    let run = with_proxy_variables(&["connections", "test", "acme"]);
+    assert!(run.success().contains("API usage"), "{run:?}");
+}
+
 #[test]
 fn a_rotated_refresh_token_is_stored_and_used_next_time() {
     let sim = simulator(SimConfig {
