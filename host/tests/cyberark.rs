@@ -9,7 +9,7 @@ use invhost::cyberark::{
 };
 use invhost_plugin_api::protocol::VaultRequest;
 use invhost_plugin_api::{Error, ErrorKind};
-use invhost_sim_cyberark::{Account, SimConfig, Simulator, TestPki, TlsSetup};
+use invhost_sim_cyberark::{Account, RawAnswer, SimConfig, Simulator, TestPki, TlsSetup};
 use url::Url;
 
 /// Every value in the simulated vault; none may ever appear in a message.
@@ -146,6 +146,37 @@ mod lookups {
             "the CyberArk account has no property `ClientSecret`; its properties are Address, \
              ConsumerSecret, Content, Folder, Name, PasswordChangeInProcess, RefreshToken, \
              Safe, UserName; leave the field empty for the password (Content)"
+        );
+    }
+
+    #[tokio::test]
+    async fn any_json_object_is_an_account_and_content_matches_in_any_case() {
+        let sim = simulator(None).await;
+        let client = client_for(&sim);
+        sim.control().set_raw_answer(Some(RawAnswer::json(
+            200,
+            &serde_json::json!({"content": VALUES[4], "username": VALUES[6]}),
+        )));
+        let values = client
+            .lookup(PROD, &fields(&["", "UserName"]))
+            .await
+            .expect("a lowercase content is the password");
+        let exposed: Vec<&str> = values.iter().map(|v| v.expose()).collect();
+        assert_eq!(exposed, [VALUES[4], VALUES[6]]);
+
+        // An account without a password property is still an account: asking for the
+        // password says which properties it has.
+        sim.control().set_raw_answer(Some(RawAnswer::json(
+            200,
+            &serde_json::json!({"ConsumerSecret": VALUES[1], "Name": "acme-prod"}),
+        )));
+        let account = client.account(PROD).await.expect("an account");
+        assert_eq!(account.property_names(), ["ConsumerSecret", "Name"]);
+        let error = expect_error(client.lookup(PROD, &fields(&[""])).await);
+        assert_eq!(
+            message(error),
+            "the CyberArk account has no property `Content`; its properties are \
+             ConsumerSecret, Name; leave the field empty for the password (Content)"
         );
     }
 
@@ -356,6 +387,86 @@ mod provider_errors {
     }
 
     #[tokio::test]
+    async fn unknown_and_unmapped_codes_say_whom_to_ask() {
+        let sim = simulator(None).await;
+        let client = client_for(&sim);
+        sim.control().set_raw_answer(Some(RawAnswer::ccp_error(
+            400,
+            "ZZZZ999E",
+            "Something new went wrong.",
+        )));
+        let error = expect_error(client.account(PROD).await);
+        assert_eq!(
+            (error.reason(), error.code()),
+            ("provider", Some("ZZZZ999E"))
+        );
+        assert!(!error.is_retryable());
+        assert_eq!(
+            message(error),
+            format!(
+                "CyberArk refused the request (ZZZZ999E: Something new went wrong.; HTTP 400); \
+                 ask the CyberArk administrator what ZZZZ999E means for application \
+                 `InventoryHost` and the query `{PROD}`, quoting the code"
+            )
+        );
+
+        sim.control().set_raw_answer(Some(RawAnswer::ccp_error(
+            403,
+            "APPAP008E",
+            "ITATS982E User InventoryHost is not defined.",
+        )));
+        let error = expect_error(client.account(PROD).await);
+        assert_eq!(error.reason(), "vault_user");
+        let text = message(error);
+        assert!(
+            text.starts_with(
+                "CyberArk refused application `InventoryHost` because of a vault user problem \
+                 (APPAP008E: ITATS982E User InventoryHost is not defined.); ask the CyberArk \
+                 administrator"
+            ) && text.ends_with("quoting APPAP008E"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failing_provider_is_not_a_wrong_url() {
+        let sim = simulator(None).await;
+        let client = client_for(&sim);
+        for answer in [
+            RawAnswer::iis_server_error(),
+            RawAnswer {
+                status: 503,
+                content_type: "text/plain".to_owned(),
+                body: "Service Unavailable".to_owned(),
+            },
+            RawAnswer::json(502, &serde_json::json!({})),
+        ] {
+            let status = answer.status;
+            sim.control().set_raw_answer(Some(answer));
+            let error = expect_error(client.account(PROD).await);
+            assert_eq!(error.reason(), "provider_failed");
+            assert!(error.is_retryable());
+            assert_eq!(
+                message(error),
+                format!(
+                    "the CyberArk provider at {} failed (HTTP {status}); try again later, and \
+                     if it persists ask the CyberArk administrator to check the provider (its \
+                     web server and the AIMWebService application)",
+                    sim.accounts_url()
+                )
+            );
+        }
+        // A CCP error code with a 5xx keeps its own meaning.
+        sim.control().set_raw_answer(Some(RawAnswer::ccp_error(
+            500,
+            "APPAP282E",
+            "Being changed.",
+        )));
+        let error = expect_error(client.account(PROD).await);
+        assert_eq!(error.reason(), "password_change_in_progress");
+    }
+
+    #[tokio::test]
     async fn html_answers_are_not_the_ccp() {
         let sim = simulator(None).await;
         for path in ["/AIMWebService/api/Account", "/"] {
@@ -519,6 +630,46 @@ mod settings {
             text.contains("cyberark.client_key: `") && text.contains("holds no usable private key"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_refused_when_loading() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pki = TestPki::generate().expect("PKI");
+        pki.write_to(dir.path()).expect("PKI written");
+        // Two generated keys: the other PKI's client key does not belong to this client
+        // certificate.
+        let other = TestPki::generate().expect("PKI");
+        std::fs::write(dir.path().join("other.key"), &other.client_key_pem).expect("writes");
+        let file = dir.path().join("invhost.toml");
+        std::fs::write(
+            &file,
+            "[cyberark]\nurl = \"https://ccp.corp.example\"\napp_id = \"InventoryHost\"\n\
+             client_cert = \"client.pem\"\nclient_key = \"other.key\"\n",
+        )
+        .expect("writes");
+        let error = load(&file).expect_err("refused at load");
+        let keys: Vec<&str> = error.problems().iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["client_key"]);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "invalid CyberArk settings: cyberark.client_key: `{}` is not the private key \
+                 of the certificate in cyberark.client_cert (`{}`); give the key file that was \
+                 created with that certificate",
+                dir.path().join("other.key").display(),
+                dir.path().join("client.pem").display()
+            )
+        );
+
+        // The matching key loads.
+        std::fs::write(
+            &file,
+            "[cyberark]\nurl = \"https://ccp.corp.example\"\napp_id = \"InventoryHost\"\n\
+             client_cert = \"client.pem\"\nclient_key = \"client.key\"\n",
+        )
+        .expect("writes");
+        assert!(load(&file).expect("valid").is_some());
     }
 
     #[test]

@@ -78,9 +78,12 @@ impl CcpClient {
             }
             _ => false,
         };
+        // The files were checked by `validate` (the key matches the certificate); what is
+        // left is rare enough to report as it comes.
         let http = builder.build().map_err(|error| {
             ConfigError::Client(format!(
-                "{}; check cyberark.client_cert, cyberark.client_key and cyberark.ca_cert",
+                "{}; check the files in cyberark.client_cert, cyberark.client_key and \
+                     cyberark.ca_cert",
                 innermost(&error)
             ))
         })?;
@@ -206,10 +209,21 @@ impl CcpClient {
         content_type: &str,
         body: &[u8],
     ) -> Result<VaultAccount, CyberArkError> {
-        let not_ccp = || CyberArkError::NotCcp {
-            endpoint: self.endpoint.to_string(),
-            status,
-            content_type: content_type.to_owned(),
+        // A 5xx is the provider failing (an IIS error page, a crashed application pool), not
+        // a wrong URL; anything else that is not CCP JSON points at the URL or the path.
+        let not_ccp = || {
+            if (500..600).contains(&status) {
+                CyberArkError::ProviderFailed {
+                    endpoint: self.endpoint.to_string(),
+                    status,
+                }
+            } else {
+                CyberArkError::NotCcp {
+                    endpoint: self.endpoint.to_string(),
+                    status,
+                    content_type: content_type.to_owned(),
+                }
+            }
         };
         let object = match serde_json::from_slice::<Value>(body) {
             Ok(Value::Object(object)) => object,
@@ -242,7 +256,9 @@ impl CcpClient {
                 &self.app_id,
             ));
         }
-        if (200..300).contains(&status) && object.contains_key("Content") {
+        // Any other JSON object is the account: the CCP returns only the properties defined
+        // on it, and a missing one is reported by name when it is asked for.
+        if (200..300).contains(&status) {
             return Ok(VaultAccount::from_json(object));
         }
         Err(not_ccp())
@@ -454,6 +470,7 @@ mod tests {
             (404, "not the CCP API (HTTP 404, text/html)"),
             (401, "Windows (OS user) authentication"),
             (403, "requires a client certificate"),
+            (500, "failed (HTTP 500); try again later"),
         ] {
             let error = client
                 .read_answer("Safe=S", status, "text/html", body)
@@ -462,9 +479,13 @@ mod tests {
             assert!(error.contains(expected), "{status}: {error}");
             assert!(!error.contains("secret-looking"), "{error}");
         }
-        let other_api = client
-            .read_answer("Safe=S", 200, "application/json", br#"{"value": "x"}"#)
+        let not_an_account = client
+            .read_answer("Safe=S", 404, "application/json", br#"{"value": "x"}"#)
             .expect_err("refused");
-        assert_eq!(other_api.reason(), "not_ccp");
+        assert_eq!(not_an_account.reason(), "not_ccp");
+        let array = client
+            .read_answer("Safe=S", 200, "application/json", br#"["x"]"#)
+            .expect_err("refused");
+        assert_eq!(array.reason(), "not_ccp");
     }
 }

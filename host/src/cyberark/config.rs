@@ -490,8 +490,44 @@ pub(crate) fn read_identity(cert: &Path, key: &Path) -> Result<reqwest::Identity
     })
 }
 
+/// Checks that the key belongs to the certificate by building a TLS client with the pair
+/// (no roots, no connection: cheap), so that a mismatch stops the command at start instead of
+/// at the first lookup.
 fn check_identity(cert: &Path, key: &Path) -> Result<(), ConfigProblem> {
-    read_identity(cert, key).map(|_| ())
+    let identity = read_identity(cert, key)?;
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .identity(identity)
+        .build()
+        .map(|_| ())
+        .map_err(|error| {
+            let mut chain = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                chain.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            let message = if chain.contains("KeyMismatch") {
+                format!(
+                    "`{}` is not the private key of the certificate in cyberark.client_cert \
+                     (`{}`); give the key file that was created with that certificate",
+                    key.display(),
+                    cert.display()
+                )
+            } else {
+                format!(
+                    "`{}` cannot be used with the certificate in cyberark.client_cert (`{}`); \
+                     give the unencrypted PEM key created with that certificate",
+                    key.display(),
+                    cert.display()
+                )
+            };
+            ConfigProblem {
+                key: "client_key",
+                message,
+            }
+        })
 }
 
 #[cfg(test)]

@@ -194,6 +194,19 @@ pub enum CyberArkError {
         /// The `Content-Type`, or `no content type`.
         content_type: String,
     },
+    /// HTTP 5xx without a CCP error code (often an IIS error page): the provider itself
+    /// failed.
+    #[error(
+        "the CyberArk provider at {endpoint} failed (HTTP {status}); try again later, and if \
+         it persists ask the CyberArk administrator to check the provider (its web server and \
+         the AIMWebService application)"
+    )]
+    ProviderFailed {
+        /// The web service URL (no query).
+        endpoint: String,
+        /// The HTTP status (500 to 599).
+        status: u16,
+    },
     /// HTTP 401 without a CCP error: the web server wants Windows (OS user)
     /// authentication, which invhost does not speak.
     #[error(
@@ -205,11 +218,34 @@ pub enum CyberArkError {
         /// The application ID.
         app_id: String,
     },
-    /// A CCP error code this client does not know: passed through.
-    #[error("CyberArk refused the request: {code}: {message} (HTTP {status})")]
+    /// `APPAP008E` (HTTP 403): a problem with the vault user behind the application or the
+    /// provider (`ITATS982E User ... is not defined`, a suspended or expired user).
+    #[error(
+        "CyberArk refused application `{app_id}` because of a vault user problem ({code}: \
+         {message}); ask the CyberArk administrator to check that application `{app_id}` \
+         and the provider's own vault user exist and are enabled, quoting {code}"
+    )]
+    VaultUser {
+        /// The application ID sent.
+        app_id: String,
+        /// The provider's `ErrorCode`.
+        code: String,
+        /// The provider's `ErrorMsg`.
+        message: String,
+    },
+    /// A CCP error code this client does not know: passed through, with whom to ask.
+    #[error(
+        "CyberArk refused the request ({code}: {message}; HTTP {status}); ask the CyberArk \
+         administrator what {code} means for application `{app_id}` and the query `{query}`, \
+         quoting the code"
+    )]
     Provider {
         /// The HTTP status.
         status: u16,
+        /// The application ID sent.
+        app_id: String,
+        /// The query as configured.
+        query: String,
         /// The provider's `ErrorCode`.
         code: String,
         /// The provider's `ErrorMsg`.
@@ -245,6 +281,7 @@ impl CyberArkError {
             | CyberArkError::VaultUnreachable { code, .. }
             | CyberArkError::MalformedRequest { code, .. }
             | CyberArkError::PasswordChangeInProgress { code, .. }
+            | CyberArkError::VaultUser { code, .. }
             | CyberArkError::Provider { code, .. } => Some(code),
             _ => None,
         }
@@ -269,6 +306,8 @@ impl CyberArkError {
             CyberArkError::Dns { .. } => "dns",
             CyberArkError::Connect { .. } => "connect",
             CyberArkError::NotCcp { .. } => "not_ccp",
+            CyberArkError::ProviderFailed { .. } => "provider_failed",
+            CyberArkError::VaultUser { .. } => "vault_user",
             CyberArkError::WindowsAuthentication { .. } => "windows_authentication",
             CyberArkError::Provider { .. } => "provider",
             CyberArkError::MissingProperty { .. } => "missing_property",
@@ -285,15 +324,16 @@ impl CyberArkError {
                 | CyberArkError::Timeout { .. }
                 | CyberArkError::ConnectionRefused { .. }
                 | CyberArkError::Connect { .. }
+                | CyberArkError::ProviderFailed { .. }
         )
     }
 
     /// The HTTP status the provider answered with, when there was an answer.
     pub fn http_status(&self) -> Option<u16> {
         match self {
-            CyberArkError::NotCcp { status, .. } | CyberArkError::Provider { status, .. } => {
-                Some(*status)
-            }
+            CyberArkError::NotCcp { status, .. }
+            | CyberArkError::ProviderFailed { status, .. }
+            | CyberArkError::Provider { status, .. } => Some(*status),
             CyberArkError::WindowsAuthentication { .. } => Some(401),
             _ => None,
         }
@@ -329,8 +369,15 @@ impl CyberArkError {
                 CyberArkError::MalformedRequest { code, message }
             }
             "APPAP282E" => CyberArkError::PasswordChangeInProgress { code, message },
+            "APPAP008E" => CyberArkError::VaultUser {
+                app_id: app_id.to_owned(),
+                code,
+                message,
+            },
             _ => CyberArkError::Provider {
                 status,
+                app_id: app_id.to_owned(),
+                query: query.to_owned(),
                 code,
                 message,
             },
@@ -340,7 +387,9 @@ impl CyberArkError {
 
 impl From<CyberArkError> for Error {
     /// Kind [`ErrorKind::VAULT`]; retryable per [`CyberArkError::is_retryable`]; details
-    /// `{"reason": ..., "code": "APPAP004E", "http_status": 404}` (the last two when known).
+    /// `{"reason": ..., "code": "APPAP004E", "http_status": 404}` (the last two when known);
+    /// a missing property adds `"field"` and `"properties"` (the names the account has, so
+    /// that a plugin can word the next step for its own setting).
     fn from(error: CyberArkError) -> Error {
         let mut details = Map::new();
         details.insert("reason".to_owned(), json!(error.reason()));
@@ -349,6 +398,10 @@ impl From<CyberArkError> for Error {
         }
         if let Some(status) = error.http_status() {
             details.insert("http_status".to_owned(), json!(status));
+        }
+        if let CyberArkError::MissingProperty { field, available } = &error {
+            details.insert("field".to_owned(), json!(field));
+            details.insert("properties".to_owned(), json!(available));
         }
         Error::new(ErrorKind::VAULT, error.to_string())
             .retryable(error.is_retryable())
@@ -378,6 +431,7 @@ mod tests {
             ("AIMWS030E", ("malformed_request", false)),
             ("AIMWS031E", ("malformed_request", false)),
             ("APPAP282E", ("password_change_in_progress", true)),
+            ("APPAP008E", ("vault_user", false)),
             ("APPAP999E", ("provider", false)),
         ] {
             assert_eq!(check(code), expected, "{code}");
@@ -408,7 +462,9 @@ mod tests {
         ));
         assert_eq!(
             unknown.message,
-            "CyberArk refused the request: XYZ001E: odd (HTTP 418)"
+            "CyberArk refused the request (XYZ001E: odd; HTTP 418); ask the CyberArk \
+             administrator what XYZ001E means for application `App` and the query `Safe=S`, \
+             quoting the code"
         );
         assert_eq!(unknown.details["http_status"], 418);
         assert!(!unknown.retryable);

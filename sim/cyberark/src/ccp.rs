@@ -65,6 +65,13 @@ async fn accounts(
     if !faults.latency().is_zero() {
         tokio::time::sleep(faults.latency()).await;
     }
+    if let Some(raw) = faults.raw_answer {
+        if let Ok(Query(params)) = &query {
+            shared.record_params(params);
+        }
+        let status = StatusCode::from_u16(raw.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, [(header::CONTENT_TYPE, raw.content_type)], raw.body).into_response();
+    }
     let reply = match query {
         Ok(Query(params)) => {
             shared.record_params(&params);

@@ -189,6 +189,56 @@ pub struct Faults {
     pub vault_unreachable: bool,
     /// Milliseconds to wait before answering each request to the web service path.
     pub latency_ms: u64,
+    /// When set, every request to the web service path gets this answer instead of the
+    /// vault's: an error code the client does not know, an IIS error page, an odd account.
+    pub raw_answer: Option<RawAnswer>,
+}
+
+/// A fixed answer of the web service path ([`Faults::raw_answer`]).
+///
+/// In JSON: `{"status": 500, "content_type": "text/html", "body": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: String,
+    /// The body, sent as is.
+    pub body: String,
+}
+
+impl RawAnswer {
+    /// A CCP error answer, `{"ErrorCode": code, "ErrorMsg": message}`, with any status and
+    /// code (`ZZZZ999E`, `APPAP008E`).
+    pub fn ccp_error(status: u16, code: &str, message: &str) -> RawAnswer {
+        RawAnswer::json(
+            status,
+            &serde_json::json!({ "ErrorCode": code, "ErrorMsg": message }),
+        )
+    }
+
+    /// A JSON answer (an account shaped differently from the vault's, for example).
+    pub fn json(status: u16, body: &serde_json::Value) -> RawAnswer {
+        RawAnswer {
+            status,
+            content_type: "application/json; charset=utf-8".to_owned(),
+            body: body.to_string(),
+        }
+    }
+
+    /// IIS's HTML page for HTTP 500, as a failing application pool answers.
+    pub fn iis_server_error() -> RawAnswer {
+        RawAnswer {
+            status: 500,
+            content_type: "text/html".to_owned(),
+            body: "<!DOCTYPE html>\n<html><head><title>500 - Internal server error.</title>\
+                   </head><body><h2>500 - Internal server error.</h2><h3>There is a problem \
+                   with the resource you are looking for, and it cannot be displayed.</h3>\
+                   </body></html>\n"
+                .to_owned(),
+        }
+    }
 }
 
 impl Faults {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::config::{Account, Faults, SimConfig};
+use crate::config::{Account, Faults, RawAnswer, SimConfig};
 
 /// State shared by the connection tasks and [`Control`].
 pub(crate) struct Shared {
@@ -101,6 +101,12 @@ impl Control {
         if in_progress {
             faults.password_change_in_progress.push(object.to_owned());
         }
+    }
+
+    /// Answers every request to the web service path with `answer` (`None`: the vault's
+    /// answers again).
+    pub fn set_raw_answer(&self, answer: Option<RawAnswer>) {
+        lock(&self.shared.faults).raw_answer = answer;
     }
 
     /// Sets the delay before each answer of the web service path.

@@ -42,6 +42,10 @@
 //!
 //! Checks run in that order: parameters, vault, application, search.
 //!
+//! [`Faults::raw_answer`] (or [`Control::set_raw_answer`]) replaces every answer of the web
+//! service path with a fixed one: an error code outside this table, IIS's HTML 500 page, an
+//! account shaped differently.
+//!
 //! Any other path answers an IIS-like HTML 404 page, and `/` an HTML welcome page, both
 //! `text/html`: what a client pointed at the wrong path sees.
 //!
@@ -91,7 +95,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
-pub use crate::config::{Account, DEFAULT_APP_ID, DEFAULT_PATH, Faults, SimConfig, TlsSetup};
+pub use crate::config::{
+    Account, DEFAULT_APP_ID, DEFAULT_PATH, Faults, RawAnswer, SimConfig, TlsSetup,
+};
 pub use crate::control::Control;
 use crate::control::Shared;
 pub use crate::error::SimError;

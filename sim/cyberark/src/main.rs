@@ -42,7 +42,7 @@ struct Args {
 #[serde(untagged)]
 enum AccountsFile {
     Accounts(Vec<Account>),
-    Config(SimConfig),
+    Config(Box<SimConfig>),
 }
 
 fn main() -> ExitCode {
@@ -98,7 +98,7 @@ fn read_accounts(path: &Path) -> anyhow::Result<SimConfig> {
             accounts,
             ..SimConfig::default()
         },
-        AccountsFile::Config(config) => config,
+        AccountsFile::Config(config) => *config,
     })
 }
 
