@@ -141,9 +141,11 @@ pub(crate) fn test_run(env: &Env, name: &str) -> Run {
     Run::of(command, None)
 }
 
+/// The database with its write-ahead log and shared-memory index (each when it exists), for
+/// secret scans: a value may sit in any of the three.
 pub(crate) fn database_bytes(env: &Env) -> Vec<u8> {
     let mut bytes = Vec::new();
-    for file in ["invhost.db", "invhost.db-wal"] {
+    for file in ["invhost.db", "invhost.db-wal", "invhost.db-shm"] {
         if let Ok(content) = std::fs::read(env.data_dir().join(file)) {
             bytes.extend(content);
         }

@@ -104,9 +104,10 @@ fn salesforce_and_proxy_credentials_from_cyberark_pass_the_test() {
     add(&setup.env, "acme", &document);
     let run = test_run(&setup.env, "acme");
     assert!(run.success().contains("API usage: "), "{run:?}");
-    assert!(
-        setup.vault.control().requests() >= 2,
-        "both credentials came from the vault"
+    assert_eq!(
+        setup.vault.control().requests(),
+        2,
+        "one lookup per account: the Salesforce credentials and the proxy's"
     );
     let secrets = [SECRET, token.as_str(), PROXY_PASSWORD];
     assert_absent(run.stdout.as_bytes(), &secrets, "test stdout");
@@ -176,8 +177,222 @@ fn a_property_that_does_not_exist_lists_the_account_s_property_names() {
         "consumersecret",
     ]);
     let out = ok.success();
-    assert!(out.contains("present"), "{out}");
+    assert!(out.contains("Property `consumersecret`: present."), "{out}");
     assert_absent(out.as_bytes(), &[SECRET], "cyberark test output");
+}
+
+/// `cyberark test ARGS --json`: the run, after checking that stdout is one JSON object.
+fn cyberark_test_json(env: &Env, args: &[&str]) -> (Run, Value) {
+    let mut all = vec!["cyberark", "test"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let run = env.run(&all);
+    let value = run.json();
+    assert!(value.is_object(), "{run:?}");
+    (run, value)
+}
+
+#[test]
+fn an_empty_property_is_present_but_empty_and_fails_like_a_lookup() {
+    let setup = setup(
+        vec![
+            Account::new("Salesforce", "acme-prod", "pw")
+                .property("ConsumerSecret", SECRET)
+                .property("RefreshToken", ""),
+        ],
+        true,
+    );
+    let query = ["--query", "Safe=Salesforce;Object=acme-prod"];
+    let run = setup.env.run(
+        &[
+            &["cyberark", "test"][..],
+            &query,
+            &["--field", "RefreshToken"],
+        ]
+        .concat(),
+    );
+    let stderr = run.failure();
+    assert!(
+        run.stdout
+            .contains("Property `RefreshToken`: present but empty."),
+        "{run:?}"
+    );
+    assert_eq!(
+        stderr.trim(),
+        "invhost: property `RefreshToken` of the CyberArk account matching \
+         `Safe=Salesforce;Object=acme-prod` is empty; store the value there in CyberArk, or \
+         name another property"
+    );
+
+    let (run, value) = cyberark_test_json(
+        &setup.env,
+        &[&query[..], &["--field", "RefreshToken"]].concat(),
+    );
+    assert!(run.failure().contains("is empty"), "{run:?}");
+    assert_eq!(value["ok"], false);
+    assert_eq!(
+        value["field"],
+        json!({"name": "RefreshToken", "present": true, "empty": true})
+    );
+    assert_eq!(value["reason"], "empty_property");
+
+    let (run, value) = cyberark_test_json(
+        &setup.env,
+        &[&query[..], &["--field", "ConsumerSecret"]].concat(),
+    );
+    run.success();
+    assert_eq!(value["ok"], true);
+    assert_eq!(
+        value["field"],
+        json!({"name": "ConsumerSecret", "present": true, "empty": false})
+    );
+    assert!(value.get("error").is_none(), "{value}");
+    assert_absent(
+        run.stdout.as_bytes(),
+        &[SECRET, "pw"],
+        "cyberark test --json",
+    );
+}
+
+#[test]
+fn cyberark_test_json_prints_one_object_whatever_happens() {
+    let setup = setup(
+        vec![Account::new("Salesforce", "acme-prod", "pw").property("ConsumerSecret", SECRET)],
+        true,
+    );
+    // The lookup fails: no account.
+    let (run, value) =
+        cyberark_test_json(&setup.env, &["--query", "Safe=Salesforce;Object=acme-typo"]);
+    let stderr = run.failure();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["reason"], "not_found");
+    assert!(
+        value["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("APPAP004E")),
+        "{value}"
+    );
+    assert!(value.get("properties").is_none(), "{value}");
+
+    // A property the account lacks: the names it has.
+    let (run, value) = cyberark_test_json(
+        &setup.env,
+        &[
+            "--query",
+            "Safe=Salesforce;Object=acme-prod",
+            "--field",
+            "Nope",
+        ],
+    );
+    run.failure();
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["reason"], "missing_property");
+    assert_eq!(
+        value["field"],
+        json!({"name": "Nope", "present": false, "empty": false})
+    );
+    assert!(
+        value["properties"]
+            .as_array()
+            .is_some_and(|names| names.contains(&json!("ConsumerSecret"))),
+        "{value}"
+    );
+    assert_absent(
+        run.stdout.as_bytes(),
+        &[SECRET, "pw"],
+        "cyberark test --json",
+    );
+
+    // CyberArk not configured.
+    let bare = Env::with_plugins(&[SALESFORCE]);
+    let (run, value) = cyberark_test_json(&bare, &["--query", "Safe=S;Object=o"]);
+    assert!(
+        run.failure().contains("CyberArk is not configured"),
+        "{run:?}"
+    );
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["reason"], "not_configured");
+}
+
+#[test]
+fn a_proxy_account_without_a_user_name_says_what_a_proxy_account_needs() {
+    let sim = simulator(SimConfig::default());
+    let setup = setup(
+        vec![Account::new("Proxy", "proxy-account", "pw-proxy")],
+        true,
+    );
+    let mut document = settings(&sim);
+    document["credentials"]["refresh_token"] = json!("not-checked-before-the-proxy");
+    document["proxy"] = json!({
+        "server": "http://127.0.0.1:9",
+        "credentials": {"source": "cyberark", "query": "Safe=Proxy;Object=proxy-account"}
+    });
+    add(&setup.env, "acme", &document);
+    let run = test_run(&setup.env, "acme");
+    let stderr = run.failure();
+    assert!(
+        stderr.contains(
+            "the proxy's CyberArk account `Safe=Proxy;Object=proxy-account` has no property \
+             `UserName` (its properties are Content, Folder, Name, PasswordChangeInProcess, \
+             Safe); a proxy account needs a UserName property (the proxy user) beside its \
+             password: ask the CyberArk administrator to add it, or set proxy.credentials to \
+             source `local`"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("leave the field empty"), "{stderr}");
+    assert_absent(stderr.as_bytes(), &["pw-proxy"], "the error");
+}
+
+#[test]
+fn a_client_key_that_does_not_match_the_certificate_stops_every_command() {
+    let setup = setup(vec![Account::new("Salesforce", "acme-prod", "pw")], true);
+    let other = TestPki::generate().expect("test PKI");
+    let config_file = setup.env.data_dir().join("invhost.toml");
+    let config = std::fs::read_to_string(&config_file).expect("config");
+    let key_line = config
+        .lines()
+        .find(|line| line.starts_with("client_key"))
+        .expect("a client_key line");
+    let other_key = setup._pki_dir.path().join("other.key");
+    std::fs::write(&other_key, &other.client_key_pem).expect("key");
+    std::fs::write(
+        &config_file,
+        config.replace(
+            key_line,
+            &format!("client_key = \"{}\"", other_key.display()),
+        ),
+    )
+    .expect("config");
+    for args in [
+        &["connections", "list"][..],
+        &[
+            "cyberark",
+            "test",
+            "--query",
+            "Safe=Salesforce;Object=acme-prod",
+        ][..],
+    ] {
+        let run = setup.env.run(args);
+        let stderr = run.failure();
+        assert!(
+            stderr.contains(&format!(
+                "cyberark.client_key: `{}` is not the private key of the certificate in \
+                 cyberark.client_cert",
+                other_key.display()
+            )),
+            "{args:?}: {stderr}"
+        );
+        for jargon in ["KeyMismatch", "cyberark.ca_cert", "CyberArk client: cannot"] {
+            assert!(!stderr.contains(jargon), "{args:?}: {stderr}");
+        }
+    }
+    assert_eq!(
+        setup.vault.control().requests(),
+        0,
+        "refused before any lookup"
+    );
 }
 
 #[test]

@@ -70,7 +70,27 @@ impl ResolvedProxy {
 
 /// Reads the user name and the password of one vault account.
 fn vault_pair(host: &Host, query: &str) -> Result<[Secret; 2], Error> {
-    let values = host.vault_lookup(query, &["UserName", ""])?;
+    let values = host
+        .vault_lookup(query, &["UserName", ""])
+        .map_err(|mut error| {
+            // The host's wording ("leave the field empty") is for settings that name a
+            // property; the proxy's has none.
+            if error.details["reason"] == "missing_property" {
+                let names: Vec<&str> = error.details["properties"]
+                    .as_array()
+                    .map(|names| names.iter().filter_map(|n| n.as_str()).collect())
+                    .unwrap_or_default();
+                error.message = format!(
+                    "the proxy's CyberArk account `{query}` has no property `{}` (its \
+                     properties are {}); a proxy account needs a UserName property (the proxy \
+                     user) beside its password: ask the CyberArk administrator to add it, or \
+                     set proxy.credentials to source `local`",
+                    error.details["field"].as_str().unwrap_or("UserName"),
+                    names.join(", ")
+                );
+            }
+            error
+        })?;
     <[Secret; 2]>::try_from(values).map_err(|values| {
         Error::internal(format!(
             "the vault answered {} values for 2 fields",
