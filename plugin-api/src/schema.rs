@@ -21,6 +21,7 @@ pub fn settings_schema<T: JsonSchema>() -> Schema {
         .with_transform(RecursiveTransform(add_order))
         .with_transform(RecursiveTransform(add_discriminator))
         .with_transform(RecursiveTransform(unwrap_description))
+        .with_transform(RecursiveTransform(title_null_branches))
         .into_generator()
         .into_root_schema_for::<T>()
 }
@@ -41,6 +42,42 @@ fn add_order(schema: &mut Schema) {
             }
             object.entry("x-order").or_insert(Value::from(position));
         }
+    }
+}
+
+/// An optional block (`anyOf [block, null]`) is drawn by some form libraries as a choice between
+/// its branches; without titles they read "Option 1" and "Option 2". The null branch gets the
+/// title "No " and the property's title ("No proxy"), or "None" when the property has none.
+fn title_null_branches(schema: &mut Schema) {
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for property in properties.values_mut() {
+        let title = match property.get("title").and_then(Value::as_str) {
+            Some(title) => format!("No {}", lowercase_first_word(title)),
+            None => "None".to_owned(),
+        };
+        let Some(Value::Array(branches)) = property.get_mut("anyOf") else {
+            continue;
+        };
+        for branch in branches.iter_mut() {
+            if let Value::Object(object) = branch
+                && object.get("type") == Some(&Value::from("null"))
+            {
+                object.entry("title").or_insert(Value::from(title.clone()));
+            }
+        }
+    }
+}
+
+/// `Proxy` becomes `proxy`; a word in capitals (`HTTP proxy`) stays as it is.
+fn lowercase_first_word(title: &str) -> String {
+    let mut chars = title.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), second) if !second.is_some_and(char::is_uppercase) => {
+            first.to_lowercase().chain(title.chars().skip(1)).collect()
+        }
+        _ => title.to_owned(),
     }
 }
 
@@ -477,6 +514,68 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         x: u32,
+    }
+
+    /// A settings struct of the building blocks, every field titled as the conventions ask.
+    #[derive(schemars::JsonSchema, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Titled {
+        #[schemars(title = "Key")]
+        key: SecretSource,
+        #[schemars(title = "Proxy")]
+        proxy: Option<ProxySettings>,
+    }
+
+    /// The places in `schema` where a form would show no title: properties (other than a
+    /// union's `const` discriminator) and branches of `anyOf`, with neither a title of their
+    /// own nor one on the definition they refer to.
+    fn untitled(root: &Value, node: &Value, path: &str, out: &mut Vec<String>) {
+        let has_title = |node: &Value| {
+            node.get("title").is_some()
+                || node
+                    .get("allOf")
+                    .and_then(|all| all.get(0))
+                    .or(Some(node))
+                    .map(|inner| resolve(root, inner))
+                    .is_some_and(|target| target.get("title").is_some())
+        };
+        if let Some(Value::Object(properties)) = node.get("properties") {
+            for (name, property) in properties {
+                if property.get("const").is_none() && !has_title(property) {
+                    out.push(format!("{path}.{name}"));
+                }
+                untitled(root, property, &format!("{path}.{name}"), out);
+            }
+        }
+        for keyword in ["anyOf", "oneOf", "allOf"] {
+            if let Some(Value::Array(branches)) = node.get(keyword) {
+                for (i, branch) in branches.iter().enumerate() {
+                    if keyword != "allOf" && !has_title(branch) {
+                        out.push(format!("{path}/{keyword}/{i}"));
+                    }
+                    untitled(root, branch, &format!("{path}/{keyword}/{i}"), out);
+                }
+            }
+        }
+        if let Some(Value::Object(definitions)) = node.get("definitions") {
+            for (name, definition) in definitions {
+                untitled(root, definition, &format!("#{name}"), out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_property_and_branch_of_the_building_blocks_has_a_title() {
+        let schema = settings_schema::<Titled>();
+        let root = schema.as_value();
+        let mut missing = Vec::new();
+        untitled(root, root, "", &mut missing);
+        assert_eq!(missing, Vec::<String>::new());
+        assert_eq!(
+            root.pointer("/properties/proxy/anyOf/1"),
+            Some(&json!({"type": "null", "title": "No proxy"}))
+        );
+        assert_eq!(lowercase_first_word("HTTP proxy"), "HTTP proxy");
     }
 
     #[test]

@@ -37,24 +37,63 @@ pub struct VaultQuery(#[schemars(length(min = 1))] pub String);
 
 impl VaultQuery {
     /// The `Key=Value` pairs, or a message saying what is wrong with the text.
+    ///
+    /// Spaces around keys and values, empty parts (`;;`) and a trailing `;` are tolerated. A
+    /// part without `=`, an empty key or value (`Safe=`), a key given twice (regardless of
+    /// case: `Safe=a;safe=b`) and a query without any pair are refused.
     pub fn pairs(&self) -> Result<Vec<(&str, &str)>, String> {
-        let mut pairs = Vec::new();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
         for part in self.0.split(';').map(str::trim).filter(|p| !p.is_empty()) {
-            match part.split_once('=') {
-                Some((key, value)) if !key.trim().is_empty() => {
-                    pairs.push((key.trim(), value.trim()));
-                }
-                _ => {
-                    return Err(format!(
-                        "`{part}` is not Key=Value; write the query as Safe=...;Object=..."
-                    ));
-                }
+            let Some((key, value)) = part.split_once('=') else {
+                return Err(format!(
+                    "`{part}` is not Key=Value; write the query as Safe=...;Object=..."
+                ));
+            };
+            let (key, value) = (key.trim(), value.trim());
+            if key.is_empty() {
+                return Err(format!(
+                    "`{part}` has no key; write the query as Safe=...;Object=..."
+                ));
             }
+            if value.is_empty() {
+                return Err(format!(
+                    "`{key}` has no value; give it one ({key}=...) or remove it"
+                ));
+            }
+            if let Some((first, _)) = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+                return Err(if *first == key {
+                    format!("`{key}` is given twice; give each key once")
+                } else {
+                    format!("`{first}` and `{key}` are the same key; give each key once")
+                });
+            }
+            pairs.push((key, value));
         }
         if pairs.is_empty() {
             return Err("the query is empty; write it as Safe=...;Object=...".to_owned());
         }
         Ok(pairs)
+    }
+
+    /// Checks the query as a settings value: the rules of [`VaultQuery::pairs`], and no
+    /// `AppID` key (the host sends the application ID from its own configuration). Records
+    /// a problem on `field` (a dotted path such as `credentials.query`) in `validator`.
+    pub fn check(&self, field: &str, validator: &mut Validator) {
+        match self.pairs() {
+            Err(message) => validator.problem(field, message),
+            Ok(pairs) => {
+                if let Some((key, _)) = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case("AppID"))
+                {
+                    validator.problem(
+                        field,
+                        format!(
+                            "`{key}` cannot be part of the query; invhost sends cyberark.app_id \
+                             from its configuration (invhost.toml), so remove it"
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -75,6 +114,7 @@ pub enum SecretSource {
     #[schemars(title = "Stored by invhost")]
     Local {
         /// The secret.
+        #[schemars(title = "Secret", length(min = 1))]
         value: Secret,
     },
     /// Read from CyberArk at each run.
@@ -95,7 +135,11 @@ pub enum SecretSource {
 pub struct ProxySettings {
     /// The proxy address: http://host:port, https://host:port (TLS to the proxy itself) or
     /// IP:port (taken as http://).
-    #[schemars(title = "Proxy server", extend("examples" = ["http://proxy.corp:3128"]))]
+    #[schemars(
+        title = "Proxy server",
+        length(min = 1),
+        extend("examples" = ["http://proxy.corp:3128"])
+    )]
     pub server: String,
     /// How to authenticate to the proxy.
     #[serde(default)]
@@ -116,8 +160,10 @@ pub enum ProxyCredentials {
     #[schemars(title = "Stored by invhost")]
     Local {
         /// Proxy user name.
+        #[schemars(title = "User name", length(min = 1))]
         username: String,
         /// Proxy password.
+        #[schemars(title = "Password", length(min = 1))]
         password: Secret,
     },
     /// Basic authentication with the user name (`UserName`) and password (`Content`) of a
@@ -162,11 +208,15 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
         server.to_owned()
     } else if bare_ip_and_port(server) {
         format!("http://{server}")
+    } else if let Some(why) = bare_ip_port_problem(server) {
+        return refuse(&why);
     } else {
         return refuse("a host name needs http:// in front");
     };
-    let Ok(url) = Url::parse(&text) else {
-        return refuse("it does not parse as a URL");
+    let url = match Url::parse(&text) {
+        Ok(url) => url,
+        Err(url::ParseError::InvalidPort) => return refuse(&port_problem(port_text(&text))),
+        Err(_) => return refuse("it does not parse as a URL"),
     };
     let tls_to_proxy = match url.scheme() {
         "http" => false,
@@ -176,8 +226,11 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return refuse("the host is missing");
     }
-    if url.port().is_none() {
-        return refuse("the port is missing");
+    // `url` leaves out a scheme's default port (`http://proxy:80`), so look at the text too.
+    match url.port() {
+        None if port_text(&text).is_empty() => return refuse("the port is missing"),
+        Some(0) => return refuse(&port_problem("0")),
+        _ => {}
     }
     if !url.username().is_empty() || url.password().is_some() {
         return refuse(
@@ -190,16 +243,48 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
     Ok(ProxyAddress { url, tls_to_proxy })
 }
 
-/// The address with any `user:password@` part replaced by `***@`.
+/// The address with any `user:password@` part replaced by `***@`. Everything up to the last
+/// `@` is masked, so that a password with `/`, `?` or `#` in it is not shown either.
 fn without_userinfo(server: &str) -> String {
     let (scheme, rest) = match server.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), server),
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}***@{host}{}", &rest[authority_end..]),
+    match rest.rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}***@{host}"),
         None => server.to_owned(),
+    }
+}
+
+/// Why a bare address without a scheme (`10.0.0.1`, `10.0.0.1:abc`) is no `IP:port`, when it
+/// is an IP address at all; `None` for anything else (a host name).
+fn bare_ip_port_problem(text: &str) -> Option<String> {
+    let unbracketed = text.trim_start_matches('[').trim_end_matches(']');
+    if unbracketed.parse::<IpAddr>().is_ok() {
+        return Some("the port is missing".to_owned());
+    }
+    let (ip, port) = text.rsplit_once(':')?;
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    ip.parse::<IpAddr>().is_ok().then(|| port_problem(port))
+}
+
+/// The port text of a URL whose port did not parse (`http://host:99999/x` gives `99999`).
+fn port_text(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let after_brackets = host_port.rfind(']').map_or(host_port, |i| &host_port[i..]);
+    after_brackets.rsplit_once(':').map_or("", |(_, port)| port)
+}
+
+/// Why `port` is not a usable port number.
+fn port_problem(port: &str) -> String {
+    if port.is_empty() {
+        "the port is missing".to_owned()
+    } else if port.bytes().all(|b| b.is_ascii_digit()) {
+        format!("port {port} is out of range; use a port from 1 to 65535")
+    } else {
+        format!("port `{port}` is not a number; use a port from 1 to 65535")
     }
 }
 
@@ -211,18 +296,47 @@ fn bare_ip_and_port(text: &str) -> bool {
 }
 
 /// Checks that `value` is an `https://` URL, or `http://` on a loopback address (tests and the
-/// demo simulator). `field` names the setting in messages.
+/// demo simulator), without a user name or password, query or fragment. `field` names the
+/// setting in messages; a user name and password in `value` are shown as `***@`.
+///
+/// A path is allowed here; a plugin whose URL must be a bare origin checks
+/// [`Url::path`] itself.
 pub fn check_https_url(field: &str, value: &str, validator: &mut Validator) -> Option<Url> {
+    let shown = without_userinfo(value.trim());
     let url = match Url::parse(value.trim()) {
         Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => url,
         _ => {
             validator.problem(
                 field,
-                format!("`{value}` is not a URL; write it as https://host"),
+                format!("`{shown}` is not a URL; write it as https://host"),
             );
             return None;
         }
     };
+    if !url.username().is_empty() || url.password().is_some() {
+        validator.problem(
+            field,
+            format!(
+                "`{shown}` contains a user name or password; remove the part before @ \
+                 (credentials belong in their own fields)"
+            ),
+        );
+        return None;
+    }
+    if url.query().is_some() {
+        validator.problem(
+            field,
+            "has a query (`?...`); remove it and everything after it".to_owned(),
+        );
+        return None;
+    }
+    if url.fragment().is_some() {
+        validator.problem(
+            field,
+            "has a fragment (`#...`); remove it and everything after it".to_owned(),
+        );
+        return None;
+    }
     match url.scheme() {
         "https" => Some(url),
         "http" if is_loopback(&url) => Some(url),
@@ -404,6 +518,34 @@ mod tests {
         check_proxy("", Err("host name"));
     }
 
+    #[test]
+    fn proxy_port_problems_have_their_own_reasons() {
+        check_proxy("10.0.0.1", Err("(the port is missing)"));
+        check_proxy("[::1]", Err("(the port is missing)"));
+        check_proxy("10.0.0.1:", Err("(the port is missing)"));
+        check_proxy("10.0.0.1:abc", Err("(port `abc` is not a number;"));
+        check_proxy("10.0.0.1:0", Err("(port 0 is out of range;"));
+        check_proxy("10.0.0.1:70000", Err("(port 70000 is out of range;"));
+        check_proxy("http://h:0", Err("(port 0 is out of range;"));
+        check_proxy("http://h:99999", Err("(port 99999 is out of range;"));
+        check_proxy("http://h:abc", Err("(port `abc` is not a number;"));
+        check_proxy("http://u:pw@h:abc", Err("(port `abc` is not a number;"));
+        check_proxy("http://[::1]:99999", Err("(port 99999 is out of range;"));
+        check_proxy("http://h", Err("(the port is missing)"));
+        check_proxy(
+            "proxy.corp:3128",
+            Err("(a host name needs http:// in front)"),
+        );
+        // The scheme's default port is a port all the same.
+        check_proxy("http://proxy.corp:80", Ok(("http://proxy.corp/", false)));
+        check_proxy("http://h:65535", Ok(("http://h:65535/", false)));
+        for input in ["10.0.0.1", "10.0.0.1:abc", "http://h:0", "http://h:99999"] {
+            let error = parse_proxy_server(input).expect_err(input);
+            assert!(!error.contains("host name"), "{input}: {error}");
+            assert!(!error.contains("does not parse"), "{input}: {error}");
+        }
+    }
+
     fn https_problem(value: &str) -> Option<String> {
         let mut v = Validator::default();
         check_https_url("login_url", value, &mut v);
@@ -423,6 +565,57 @@ mod tests {
     }
 
     #[test]
+    fn https_rule_refuses_userinfo_query_and_fragment() {
+        for (value, expected) in [
+            (
+                "http://127.0.0.1:18931/?x=1",
+                "login_url: has a query (`?...`); remove it",
+            ),
+            ("https://h/?", "login_url: has a query"),
+            (
+                "https://h#top",
+                "login_url: has a fragment (`#...`); remove it",
+            ),
+            (
+                "https://user@h",
+                "login_url: `https://***@h` contains a user name or password",
+            ),
+            (
+                "https://user:pw@h",
+                "login_url: `https://***@h` contains a user name or password",
+            ),
+        ] {
+            let message = https_problem(value).unwrap_or_else(|| panic!("{value} accepted"));
+            assert!(message.starts_with(expected), "{value}: {message}");
+        }
+        // A path is the plugin's business.
+        assert_eq!(https_problem("https://h/some/path"), None);
+        assert_eq!(https_problem("https://h/"), None);
+    }
+
+    #[test]
+    fn url_messages_never_show_a_password() {
+        for value in [
+            "https://user:SEKRET_Y@a b",
+            "https://user:SEKRET_Y@host",
+            "user:SEKRET_Y@host",
+            "https://user:SEK/RET_Y@host",
+            "https://user:SEKRET_Y@host:99999",
+            "ftp://user:SEKRET_Y@host",
+        ] {
+            let message = https_problem(value).unwrap_or_else(|| panic!("{value} accepted"));
+            assert!(!message.contains("SEKRET_Y"), "{value}: {message}");
+            assert!(!message.contains("RET_Y"), "{value}: {message}");
+            assert!(!message.contains("user:"), "{value}: {message}");
+        }
+        let message = https_problem("https://user:SEKRET_Y@a b").expect("refused");
+        assert_eq!(
+            message,
+            "login_url: `https://***@a b` is not a URL; write it as https://host"
+        );
+    }
+
+    #[test]
     fn vault_query_pairs() {
         let q = VaultQuery("Safe=Salesforce; Folder=Root;Object=acme-prod;".into());
         assert_eq!(
@@ -436,6 +629,63 @@ mod tests {
         assert!(VaultQuery("Safe".into()).pairs().is_err());
         assert!(VaultQuery(" ; ".into()).pairs().is_err());
         assert!(VaultQuery("=x".into()).pairs().is_err());
+        assert_eq!(
+            VaultQuery(" ;;Safe = S ;; Object=o ; ".into()).pairs(),
+            Ok(vec![("Safe", "S"), ("Object", "o")])
+        );
+    }
+
+    /// The problem `VaultQuery::check` records for `query`, if any.
+    fn query_problem(query: &str) -> Option<String> {
+        let mut v = Validator::default();
+        VaultQuery(query.into()).check("credentials.query", &mut v);
+        v.finish().err().map(|e| e.message)
+    }
+
+    #[test]
+    fn vault_query_rules_apply_at_validation() {
+        for (query, expected) in [
+            (
+                "Safe=;Object=o",
+                "credentials.query: `Safe` has no value; give it one (Safe=...) or remove it",
+            ),
+            (
+                "Safe=S;Object= ",
+                "credentials.query: `Object` has no value",
+            ),
+            (
+                "Safe=S;Object",
+                "credentials.query: `Object` is not Key=Value; write the query as Safe=...;Object=...",
+            ),
+            (
+                "Safe=a;safe=b",
+                "credentials.query: `Safe` and `safe` are the same key; give each key once",
+            ),
+            (
+                "Safe=a;Object=o;Safe=b",
+                "credentials.query: `Safe` is given twice; give each key once",
+            ),
+            (
+                "appid=Other;Safe=S",
+                "credentials.query: `appid` cannot be part of the query; invhost sends \
+                 cyberark.app_id from its configuration (invhost.toml), so remove it",
+            ),
+            (
+                "Safe=S;AppID=X",
+                "credentials.query: `AppID` cannot be part of the query",
+            ),
+            (";;", "credentials.query: the query is empty"),
+        ] {
+            let message = query_problem(query).unwrap_or_else(|| panic!("{query} accepted"));
+            assert!(message.starts_with(expected), "{query}: {message}");
+        }
+        for query in [
+            "Safe=S;Object=o",
+            " Safe=S ;; Object=o ; ",
+            "Query=Safe=X;Folder=Root;Object=Y;QueryFormat=Regexp",
+        ] {
+            assert_eq!(query_problem(query), None, "{query}");
+        }
     }
 
     #[test]

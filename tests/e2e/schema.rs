@@ -165,3 +165,87 @@ fn a_plugin_that_panics_in_an_operation_gives_an_error_not_a_crash() {
         "{stderr}"
     );
 }
+
+/// The places in `node` where a form would show no title: properties (other than a union's
+/// `const` discriminator) and branches of `anyOf`/`oneOf` without a title of their own or on
+/// the definition they refer to.
+fn untitled(schema: &Value, node: &Value, path: &str, out: &mut Vec<String>) {
+    let has_title =
+        |node: &Value| node.get("title").is_some() || resolve(schema, node).get("title").is_some();
+    if let Some(Value::Object(properties)) = node.get("properties") {
+        for (name, property) in properties {
+            if property.get("const").is_none() && !has_title(property) {
+                out.push(format!("{path}.{name}"));
+            }
+            untitled(schema, property, &format!("{path}.{name}"), out);
+        }
+    }
+    for keyword in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(branches)) = node.get(keyword) {
+            for (i, branch) in branches.iter().enumerate() {
+                if !has_title(branch) {
+                    out.push(format!("{path}/{keyword}/{i}"));
+                }
+                untitled(schema, branch, &format!("{path}/{keyword}/{i}"), out);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_property_and_choice_has_a_title() {
+    let schema = salesforce_schema();
+    let mut missing = Vec::new();
+    untitled(&schema, &schema, "", &mut missing);
+    for (name, definition) in schema["definitions"].as_object().expect("definitions") {
+        untitled(&schema, definition, &format!("#{name}"), &mut missing);
+    }
+    assert_eq!(missing, Vec::<String>::new());
+    assert_eq!(
+        schema["properties"]["proxy"]["anyOf"][1]["title"],
+        "No proxy"
+    );
+}
+
+#[test]
+fn required_strings_the_plugin_refuses_empty_have_a_min_length() {
+    let schema = salesforce_schema();
+    let local = variant(&schema, &schema["properties"]["credentials"], "local");
+    let proxy = resolve(&schema, &schema["properties"]["proxy"]["anyOf"][0]);
+    let proxy_local = variant(&schema, &proxy["properties"]["credentials"], "local");
+    for (name, property) in [
+        ("login_url", &schema["properties"]["login_url"]),
+        ("consumer_key", &schema["properties"]["consumer_key"]),
+        ("consumer_secret", &local["properties"]["consumer_secret"]),
+        ("proxy.server", &proxy["properties"]["server"]),
+        ("proxy username", &proxy_local["properties"]["username"]),
+        ("proxy password", &proxy_local["properties"]["password"]),
+    ] {
+        assert_eq!(property["minLength"], 1, "{name}: {property}");
+    }
+    assert_eq!(
+        local["properties"]["refresh_token"].get("minLength"),
+        None,
+        "the refresh token may be empty until generated"
+    );
+    let validator = jsonschema::validator_for(&schema).expect("compiles");
+    let mut empty_key = salesforce_settings();
+    empty_key["consumer_key"] = json!("");
+    assert!(!validator.is_valid(&empty_key), "a form refuses \"\"");
+    let mut no_token = salesforce_settings();
+    no_token["credentials"]["refresh_token"] = json!("");
+    assert!(validator.is_valid(&no_token));
+    // The plugin still answers `{}` with one message naming every missing field.
+    let env = Env::with_plugins(&[SALESFORCE]);
+    let run = env.run_with_input(&["settings", "validate", "salesforce", "-"], "{}");
+    assert_eq!(
+        run.failure().trim_end(),
+        "invhost: Mandatory parameter(s) missing: login_url, consumer_key, credentials"
+    );
+    let check = env.run(&[
+        "plugins",
+        "check",
+        library(SALESFORCE).to_str().expect("utf-8"),
+    ]);
+    check.success();
+}

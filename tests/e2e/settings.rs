@@ -146,3 +146,65 @@ fn a_password_typed_into_the_proxy_address_is_not_echoed() {
     );
     assert!(run.stdout.contains("***@proxy.corp:3128"), "{run:?}");
 }
+
+#[test]
+fn urls_queries_vault_fields_and_proxy_ports_are_checked_without_echoing_secrets() {
+    let cases = [
+        (
+            "/login_url",
+            json!("http://127.0.0.1:18931/?x=1"),
+            "login_url: has a query",
+        ),
+        (
+            "/login_url",
+            json!("https://login.salesforce.com/services/oauth2"),
+            "login_url: has a path (`/services/oauth2`); a login URL is the address alone, such as https://login.salesforce.com",
+        ),
+        (
+            "/login_url",
+            json!("https://user:SEKRET_Y@a b"),
+            "login_url: `https://***@a b` is not a URL",
+        ),
+        (
+            "/credentials",
+            json!({"source": "cyberark", "query": "Safe=;Object=o"}),
+            "credentials.query: `Safe` has no value",
+        ),
+        (
+            "/credentials",
+            json!({"source": "cyberark", "query": "Safe=a;safe=b"}),
+            "credentials.query: `Safe` and `safe` are the same key",
+        ),
+        (
+            "/credentials",
+            json!({"source": "cyberark", "query": "Safe=a;AppID=x"}),
+            "credentials.query: `AppID` cannot be part of the query",
+        ),
+        (
+            "/credentials",
+            json!({"source": "cyberark", "query": "Safe=a", "consumer_secret_field": "", "refresh_token_field": ""}),
+            "credentials.refresh_token_field: reads the same value as consumer_secret_field",
+        ),
+        (
+            "/proxy/server",
+            json!("10.0.0.1:abc"),
+            "(port `abc` is not a number;",
+        ),
+        (
+            "/proxy/server",
+            json!("http://h:0"),
+            "(port 0 is out of range;",
+        ),
+    ];
+    for (pointer, value, expected) in cases {
+        let mut document = salesforce_settings();
+        *document.pointer_mut(pointer).expect("pointer") = value.clone();
+        let run = validate(&document, &[]);
+        let stderr = run.failure();
+        assert!(stderr.contains(expected), "{value}: {stderr}");
+        assert!(!stderr.contains("SEKRET_Y"), "{value}: {stderr}");
+    }
+    let mut document = salesforce_settings();
+    document["credentials"] = json!({"source": "cyberark", "query": " Safe=S;;Object=o; "});
+    assert_eq!(validate(&document, &[]).success().trim(), "valid");
+}

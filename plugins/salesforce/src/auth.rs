@@ -145,9 +145,14 @@ impl OAuth {
         consumer_key: &str,
         consumer_secret: Secret,
     ) -> Result<Self, Error> {
-        let base = login_url.trim().trim_end_matches('/');
-        let token_url = Url::parse(&format!("{base}/services/oauth2/token"))
-            .map_err(|_| Error::config(format!("login_url: `{login_url}` is not a URL")))?;
+        // The settings' own check: a bare origin, so the path below cannot land in a query, a
+        // fragment or after a path (settings stored before the check existed included).
+        let mut validator = invhost_plugin_api::settings::Validator::default();
+        let origin = crate::config::check_login_url(login_url, &mut validator);
+        validator.finish()?;
+        let mut token_url =
+            origin.ok_or_else(|| Error::internal("login_url was refused without a reason"))?;
+        token_url.set_path("/services/oauth2/token");
         let host_name = token_url.host_str().unwrap_or_default().to_owned();
         Ok(OAuth {
             http,

@@ -36,13 +36,14 @@ pub struct SalesforceSettings {
     /// https://test.salesforce.com for sandboxes, or the org's My Domain URL.
     #[schemars(
         title = "Login URL",
+        length(min = 1),
         extend("default" = DEFAULT_LOGIN_URL, "format" = "uri", "examples" = ["https://login.salesforce.com", "https://test.salesforce.com", "https://acme.my.salesforce.com"])
     )]
     pub login_url: String,
 
     /// The Consumer Key of the connected app (Setup → App Manager → the app → View →
     /// Manage Consumer Details).
-    #[schemars(title = "Consumer key")]
+    #[schemars(title = "Consumer key", length(min = 1))]
     pub consumer_key: String,
 
     /// Where the consumer secret and the refresh token come from.
@@ -213,7 +214,7 @@ pub enum Credentials {
     #[schemars(title = "Stored by invhost")]
     Local {
         /// The Consumer Secret of the connected app.
-        #[schemars(title = "Consumer secret")]
+        #[schemars(title = "Consumer secret", length(min = 1))]
         consumer_secret: Secret,
         /// The OAuth refresh token; empty until generated with the Generate button
         /// (`invhost connections generate-token`).
@@ -230,11 +231,20 @@ pub enum Credentials {
         #[serde(default)]
         #[schemars(title = "Consumer secret property")]
         consumer_secret_field: VaultField,
-        /// The account property holding the refresh token; empty means the password.
-        #[serde(default)]
+        /// The account property holding the refresh token (default `RefreshToken`); empty
+        /// means the password. It must differ from the consumer secret's property.
+        #[serde(default = "default_refresh_token_field")]
         #[schemars(title = "Refresh token property")]
         refresh_token_field: VaultField,
     },
+}
+
+/// The default of `refresh_token_field`: the refresh token lives in its own account property,
+/// beside the consumer secret in the account's password.
+pub const DEFAULT_REFRESH_TOKEN_FIELD: &str = "RefreshToken";
+
+fn default_refresh_token_field() -> VaultField {
+    VaultField(DEFAULT_REFRESH_TOKEN_FIELD.to_owned())
 }
 
 /// The consumer secret and refresh token, read from the settings or from the vault.
@@ -325,9 +335,29 @@ pub fn property_name(field: &VaultField) -> String {
     }
 }
 
+/// The forms a login URL takes, for messages.
+pub const LOGIN_URL_FORMS: &str = "https://login.salesforce.com, https://test.salesforce.com or https://MyDomain.my.salesforce.com";
+
+/// Checks `login_url`: plugin-api's https rule (no user name, password, query or fragment), and
+/// a bare origin, since the token endpoint's path is appended to it. A trailing `/` is fine.
+pub fn check_login_url(login_url: &str, v: &mut Validator) -> Option<url::Url> {
+    let url = check_https_url("login_url", login_url, v)?;
+    if url.path() != "/" {
+        v.problem(
+            "login_url",
+            format!(
+                "has a path (`{}`); a login URL is the address alone, such as {LOGIN_URL_FORMS}",
+                url.path()
+            ),
+        );
+        return None;
+    }
+    Some(url)
+}
+
 impl Settings for SalesforceSettings {
     fn check(&self, purpose: Purpose, v: &mut Validator) {
-        check_https_url("login_url", &self.login_url, v);
+        check_login_url(&self.login_url, v);
         if self.consumer_key.trim() != self.consumer_key {
             v.problem(
                 "consumer_key",
@@ -343,9 +373,25 @@ impl Settings for SalesforceSettings {
                     );
                 }
             }
-            Credentials::Cyberark { query, .. } => {
-                if let Err(message) = query.pairs() {
-                    v.problem("credentials.query", message);
+            Credentials::Cyberark {
+                query,
+                consumer_secret_field,
+                refresh_token_field,
+            } => {
+                query.check("credentials.query", v);
+                let (secret, token) =
+                    (consumer_secret_field.0.trim(), refresh_token_field.0.trim());
+                if secret.eq_ignore_ascii_case(token) {
+                    v.problem(
+                        "credentials.refresh_token_field",
+                        format!(
+                            "reads the same value as consumer_secret_field, {}; the consumer \
+                             secret and the refresh token are different values, so give each its \
+                             own property, for example refresh_token_field `{DEFAULT_REFRESH_TOKEN_FIELD}` \
+                             and consumer_secret_field empty for the account's password",
+                            property_name(consumer_secret_field)
+                        ),
+                    );
                 }
             }
         }
@@ -367,10 +413,8 @@ fn check_proxy(proxy: &ProxySettings, v: &mut Validator) {
         Ok(_) => {}
         Err(message) => v.problem("proxy.server", message),
     }
-    if let invhost_plugin_api::settings::ProxyCredentials::Cyberark { query } = &proxy.credentials
-        && let Err(message) = query.pairs()
-    {
-        v.problem("proxy.credentials.query", message);
+    if let invhost_plugin_api::settings::ProxyCredentials::Cyberark { query } = &proxy.credentials {
+        query.check("proxy.credentials.query", v);
     }
 }
 
@@ -504,6 +548,148 @@ mod tests {
         assert!(error.starts_with("login_url: must use https://"), "{error}");
         let loopback = with(complete(), "/login_url", json!("http://127.0.0.1:8080"));
         assert_eq!(check(loopback, Purpose::Save), Ok(vec![]));
+    }
+
+    #[test]
+    fn login_url_is_a_bare_origin() {
+        for value in [
+            "https://login.salesforce.com",
+            "https://login.salesforce.com/",
+            "https://acme.my.salesforce.com",
+            "http://127.0.0.1:18931/",
+        ] {
+            let document = with(complete(), "/login_url", json!(value));
+            assert_eq!(check(document, Purpose::Save), Ok(vec![]), "{value}");
+        }
+        for (value, expected) in [
+            ("http://127.0.0.1:18931/?x=1", "login_url: has a query"),
+            (
+                "https://login.salesforce.com#x",
+                "login_url: has a fragment",
+            ),
+            (
+                "https://u:pw@login.salesforce.com",
+                "login_url: `https://***@login.salesforce.com` contains a user name or password",
+            ),
+            (
+                "https://login.salesforce.com/services",
+                "login_url: has a path (`/services`); a login URL is the address alone, such as \
+                 https://login.salesforce.com, https://test.salesforce.com or \
+                 https://MyDomain.my.salesforce.com",
+            ),
+            (
+                "https://acme.my.salesforce.com/home/",
+                "login_url: has a path (`/home/`)",
+            ),
+        ] {
+            let document = with(complete(), "/login_url", json!(value));
+            let error = check(document, Purpose::Save).expect_err(value);
+            assert!(error.starts_with(expected), "{value}: {error}");
+        }
+        let document = with(complete(), "/login_url", json!("https://user:SEKRET_Y@a b"));
+        let error = check(document, Purpose::Save).expect_err("not a URL");
+        assert!(!error.contains("SEKRET_Y"), "{error}");
+        assert!(error.contains("`https://***@a b` is not a URL"), "{error}");
+    }
+
+    #[test]
+    fn vault_queries_are_checked_in_credentials_and_proxy() {
+        let cyberark = |query: &str| {
+            with(
+                complete(),
+                "/credentials",
+                json!({"source": "cyberark", "query": query}),
+            )
+        };
+        for (query, expected) in [
+            ("Safe=", "credentials.query: `Safe` has no value"),
+            (
+                "Safe=S;Object",
+                "credentials.query: `Object` is not Key=Value",
+            ),
+            (
+                "Safe=a;safe=b",
+                "credentials.query: `Safe` and `safe` are the same key",
+            ),
+            (
+                "AppId=x;Safe=S",
+                "credentials.query: `AppId` cannot be part of the query",
+            ),
+        ] {
+            let error = check(cyberark(query), Purpose::Save).expect_err(query);
+            assert!(error.starts_with(expected), "{query}: {error}");
+        }
+        assert_eq!(
+            check(cyberark(" Safe=S;;Object=o; "), Purpose::Save),
+            Ok(vec![])
+        );
+        let proxy = with(
+            complete(),
+            "/proxy/credentials",
+            json!({"source": "cyberark", "query": "Safe=P;APPID=x"}),
+        );
+        let error = check(proxy, Purpose::Save).expect_err("AppID");
+        assert!(
+            error.starts_with("proxy.credentials.query: `APPID` cannot be part of the query"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn vault_fields_of_secret_and_token_must_differ() {
+        let fields = |secret: Option<&str>, token: Option<&str>| {
+            let mut credentials = json!({"source": "cyberark", "query": "Safe=S;Object=o"});
+            if let Some(secret) = secret {
+                credentials["consumer_secret_field"] = json!(secret);
+            }
+            if let Some(token) = token {
+                credentials["refresh_token_field"] = json!(token);
+            }
+            with(complete(), "/credentials", credentials)
+        };
+        // The defaults: the secret in the password, the token in RefreshToken.
+        let (settings, _) =
+            parse_settings::<SalesforceSettings>(&fields(None, None), Purpose::Import)
+                .expect("the default form is valid");
+        let Credentials::Cyberark {
+            consumer_secret_field,
+            refresh_token_field,
+            ..
+        } = settings.credentials
+        else {
+            panic!("cyberark credentials");
+        };
+        assert_eq!(
+            (
+                consumer_secret_field.0.as_str(),
+                refresh_token_field.0.as_str()
+            ),
+            ("", "RefreshToken")
+        );
+        for (secret, token) in [
+            (Some(""), Some("")),
+            (None, Some("")),
+            (Some("RefreshToken"), None),
+            (Some("Token"), Some("token")),
+        ] {
+            let error =
+                check(fields(secret, token), Purpose::Save).expect_err("the same property twice");
+            assert!(
+                error.starts_with(
+                    "credentials.refresh_token_field: reads the same value as consumer_secret_field"
+                ),
+                "{secret:?} {token:?}: {error}"
+            );
+        }
+        let error = check(fields(Some(""), Some("")), Purpose::Save).expect_err("same");
+        assert!(
+            error.contains("consumer_secret_field, the account password (Content);"),
+            "{error}"
+        );
+        assert_eq!(
+            check(fields(Some("ConsumerSecret"), Some("")), Purpose::Save),
+            Ok(vec![])
+        );
     }
 
     #[test]

@@ -195,11 +195,43 @@ async fn admin_must_enable_device_flow_or_install_the_app() {
     }
 }
 
+/// A loopback HTTP server that answers every request with a 404 HTML page, as a web server
+/// that is not Salesforce would; the number of requests it has answered.
+async fn not_salesforce() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds on loopback");
+    let address = listener.local_addr().expect("bound address");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buffer = [0_u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let body = "<html><body>Not found</body></html>";
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (format!("http://{address}"), requests)
+}
+
 #[tokio::test]
 async fn a_login_url_that_is_not_salesforce() {
     let sim = simulator(SimConfig::default()).await;
+    let (other, requests) = not_salesforce().await;
     let mut settings = local_settings(&sim, "");
-    settings["login_url"] = json!(format!("{}/not-salesforce", sim.base_url()));
+    settings["login_url"] = json!(other);
     let error = run_action(generate_request(settings, 10), &RecordingHost::new().host())
         .await
         .expect_err("not an OAuth endpoint");
@@ -211,6 +243,34 @@ async fn a_login_url_that_is_not_salesforce() {
         "{}",
         error.message
     );
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_login_url_with_a_path_or_query_sends_no_request() {
+    let sim = simulator(SimConfig::default()).await;
+    let (other, requests) = not_salesforce().await;
+    for (login_url, expected) in [
+        (format!("{other}/?x=1"), "login_url: has a query"),
+        (
+            format!("{other}/not-salesforce"),
+            "login_url: has a path (`/not-salesforce`)",
+        ),
+        (format!("{other}/#x"), "login_url: has a fragment"),
+    ] {
+        let mut settings = local_settings(&sim, "");
+        settings["login_url"] = json!(login_url);
+        let error = run_action(generate_request(settings, 10), &RecordingHost::new().host())
+            .await
+            .expect_err("refused");
+        assert_eq!(error.kind, ErrorKind::CONFIG, "{login_url}");
+        assert!(
+            error.message.starts_with(expected),
+            "{login_url}: {}",
+            error.message
+        );
+    }
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
