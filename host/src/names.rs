@@ -5,6 +5,31 @@
 /// The longest name accepted.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// A name as messages quote it: control characters (a terminal escape sequence, a tab, a line
+/// break) escaped (`\u{1b}`, `\t`, `\n`), so that a message shows what was typed and stays one
+/// line. Everything else, letters of any script included, is kept.
+pub fn shown(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// A name quoted for a message, as [`shown`] gives it; for `Display` inside `format!`.
+#[derive(Debug, Clone, Copy)]
+pub struct Shown<'a>(pub &'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&shown(self.0))
+    }
+}
+
 /// Checks a connection name; the error says what is wrong and what is allowed.
 pub fn check_connection_name(name: &str) -> Result<(), String> {
     const RULE: &str =
@@ -12,9 +37,11 @@ pub fn check_connection_name(name: &str) -> Result<(), String> {
     let Some(first) = name.chars().next() else {
         return Err(format!("the connection name is empty; {RULE}"));
     };
+    let name_shown = shown(name);
     if !first.is_alphanumeric() {
         return Err(format!(
-            "connection name `{name}` starts with `{first}`; {RULE}"
+            "connection name `{name_shown}` starts with `{}`; {RULE}",
+            first.escape_default()
         ));
     }
     if let Some(bad) = name
@@ -22,13 +49,13 @@ pub fn check_connection_name(name: &str) -> Result<(), String> {
         .find(|c| !(c.is_alphanumeric() || *c == '_' || *c == ' '))
     {
         return Err(format!(
-            "connection name `{name}` contains `{}`; {RULE}",
+            "connection name `{name_shown}` contains `{}`; {RULE}",
             bad.escape_default()
         ));
     }
     if name.ends_with(' ') {
         return Err(format!(
-            "connection name `{name}` ends with a space; remove it"
+            "connection name `{name_shown}` ends with a space; remove it"
         ));
     }
     if name.chars().count() > MAX_NAME_CHARS {
@@ -68,5 +95,26 @@ mod tests {
         check("acme ", Err("ends with a space"));
         check(&"a".repeat(101), Err("longer than 100"));
         check(&"a".repeat(100), Ok(()));
+    }
+
+    #[test]
+    fn names_in_messages_have_their_control_characters_escaped() {
+        for (name, expected) in [
+            (
+                "\u{1b}[31mRED",
+                "connection name `\\u{1b}[31mRED` starts with `\\u{1b}`",
+            ),
+            (
+                "RED\u{1b}[0m",
+                "connection name `RED\\u{1b}[0m` contains `\\u{1b}`",
+            ),
+            ("a\nb", "connection name `a\\nb` contains `\\n`"),
+            ("a\u{7}b", "connection name `a\\u{7}b` contains `\\u{7}`"),
+        ] {
+            let message = check_connection_name(name).expect_err("refused");
+            assert!(message.starts_with(expected), "{name:?}: {message}");
+            assert!(!message.chars().any(char::is_control), "{message:?}");
+        }
+        assert_eq!(shown("Société Générale"), "Société Générale");
     }
 }

@@ -589,7 +589,36 @@ fn names_follow_the_rule_and_are_unique() {
         "--settings",
         path,
     ]);
-    assert!(run.failure().contains("already exists"), "{run:?}");
+    // The existing connection is named as it is stored, not as typed.
+    assert!(
+        run.failure()
+            .contains("a connection named `Acme` already exists"),
+        "{run:?}"
+    );
+    // A name is quoted with its control characters escaped: no escape sequence reaches the
+    // terminal.
+    let run = env.run(&[
+        "connections",
+        "add",
+        "\u{1b}[31mRED",
+        "--type",
+        "salesforce",
+        "--settings",
+        path,
+    ]);
+    let stderr = run.failure();
+    assert!(
+        stderr.contains("connection name `\\u{1b}[31mRED` starts with `\\u{1b}`"),
+        "{run:?}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{run:?}");
+    let run = env.run(&["connections", "show", "RED\u{1b}[0m"]);
+    let stderr = run.failure();
+    assert!(
+        stderr.contains("no connection named `RED\\u{1b}[0m`"),
+        "{run:?}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{run:?}");
     let run = env.run_with_input(
         &[
             "connections",

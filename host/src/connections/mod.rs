@@ -87,7 +87,7 @@ pub enum ConnectionError {
     Secrets(#[from] SecretsError),
     /// The connection is being imported.
     #[error(
-        "connection `{0}` is being imported (by this or another invhost process); wait for the run to end or stop it (Ctrl-C, or stop `invhost serve`), then try again"
+        "connection `{}` is being imported (by this or another invhost process); wait for the run to end or stop it (Ctrl-C, or stop `invhost serve`), then try again", crate::names::Shown(.0)
     )]
     Busy(String),
     /// The connection's run lock could not be taken.

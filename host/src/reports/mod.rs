@@ -111,7 +111,7 @@ pub enum ReportError {
     )]
     NoConnections,
     /// `--connection` names no connection.
-    #[error("no connection named `{0}`; see `invhost connections list`")]
+    #[error("no connection named `{}`; see `invhost connections list`", crate::names::Shown(.0))]
     UnknownConnection(String),
     /// The connection asked for was never imported successfully.
     #[error("connection `{name}` has no imported snapshot yet; run `invhost run {}` first", shell_word(.name))]

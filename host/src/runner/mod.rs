@@ -85,11 +85,11 @@ pub enum RunError {
     Connection(#[from] ConnectionError),
     /// Another run of the connection is in progress.
     #[error(
-        "connection `{0}` is already being imported (by this or another invhost process); wait for that run to end (see `invhost runs`)"
+        "connection `{}` is already being imported (by this or another invhost process); wait for that run to end (see `invhost runs`)", crate::names::Shown(.0)
     )]
     Busy(String),
     /// The connection was removed and added again while the run started.
-    #[error("connection `{0}` was removed or replaced while the run started; start the run again")]
+    #[error("connection `{}` was removed or replaced while the run started; start the run again", crate::names::Shown(.0))]
     Replaced(String),
     /// The run lock could not be taken.
     #[error(transparent)]

@@ -118,7 +118,19 @@ impl Store {
             Err(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::ConstraintViolation =>
             {
-                Err(StoreError::NameTaken(name.to_owned()))
+                // Name the connection that holds the name, as it is stored (`Acme Prod` when
+                // `acme prod` was asked for).
+                let existing: Option<String> = self
+                    .db()
+                    .query_row(
+                        "SELECT name FROM connections WHERE name_key = ?1",
+                        [name_key(name)],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Err(StoreError::NameTaken(
+                    existing.unwrap_or_else(|| name.to_owned()),
+                ))
             }
             Err(e) => Err(e.into()),
         }
@@ -382,7 +394,16 @@ mod tests {
         let error = store
             .add_connection("ACME PROD", "salesforce", &json!({}))
             .expect_err("taken");
-        assert!(matches!(error, StoreError::NameTaken(_)), "{error}");
+        assert!(
+            matches!(&error, StoreError::NameTaken(existing) if existing == "Acme Prod"),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("a connection named `Acme Prod` already exists"),
+            "{error}"
+        );
         let row = store
             .connection("acme prod")
             .expect("found regardless of case");

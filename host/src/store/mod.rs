@@ -61,16 +61,16 @@ pub enum StoreError {
     },
     /// A connection name is taken.
     #[error(
-        "a connection named `{0}` already exists; choose another name, or change it with `invhost connections update`"
+        "a connection named `{}` already exists; choose another name, or change it with `invhost connections update`", crate::names::Shown(.0)
     )]
     NameTaken(String),
     /// The connection changed between reading and writing (a rotated secret was stored).
     #[error(
-        "connection `{0}` changed while this command ran (a rotated token was stored); run the command again"
+        "connection `{}` changed while this command ran (a rotated token was stored); run the command again", crate::names::Shown(.0)
     )]
     Changed(String),
     /// No such connection.
-    #[error("no connection named `{0}`; see `invhost connections list`")]
+    #[error("no connection named `{}`; see `invhost connections list`", crate::names::Shown(.0))]
     NotFound(String),
     /// A stored value is not what this build wrote.
     #[error(

@@ -42,12 +42,12 @@ pub struct ScheduleState {
 pub enum ScheduleStoreError {
     /// The name is taken.
     #[error(
-        "a schedule named `{0}` already exists; choose another name, or remove it first with `invhost schedules remove`"
+        "a schedule named `{}` already exists; choose another name, or remove it first with `invhost schedules remove`", crate::names::Shown(.0)
     )]
     NameTaken(String),
     /// No such schedule.
     #[error(
-        "no schedule named `{0}`; see `invhost schedules list`, or add it with `invhost schedules add`"
+        "no schedule named `{}`; see `invhost schedules list`, or add it with `invhost schedules add`", crate::names::Shown(.0)
     )]
     NotFound(String),
     /// Connections use the schedule.
