@@ -16,7 +16,36 @@ pub struct Paths {
     /// The data directory (database, key file, `invhost.toml`, `plugins/`).
     pub data_dir: PathBuf,
     /// Plugin directories in search order; a source type found twice is kept from the first.
-    pub plugin_dirs: Vec<PathBuf>,
+    pub plugin_dirs: Vec<PluginDir>,
+}
+
+/// A directory the host looks for plugin libraries in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// Whether the operator named it (`--plugins-dir`, `INVHOST_PLUGINS_DIR`): then a directory
+    /// that is missing or cannot be read is reported. The default directories (`<data-dir>/plugins`,
+    /// the binary's directory) may well not exist.
+    pub explicit: bool,
+}
+
+impl PluginDir {
+    /// A directory the operator named.
+    pub fn explicit(path: impl Into<PathBuf>) -> Self {
+        PluginDir {
+            path: path.into(),
+            explicit: true,
+        }
+    }
+
+    /// One of the default directories.
+    pub fn default_dir(path: impl Into<PathBuf>) -> Self {
+        PluginDir {
+            path: path.into(),
+            explicit: false,
+        }
+    }
 }
 
 impl Paths {
@@ -32,13 +61,18 @@ impl Paths {
             Some(dir) => dir,
             None => default_data_dir()?,
         };
-        let mut plugin_dirs: Vec<PathBuf> = plugins_dirs.to_vec();
+        let mut plugin_dirs: Vec<PluginDir> =
+            plugins_dirs.iter().map(PluginDir::explicit).collect();
         if let Some(env) = plugins_env {
-            plugin_dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
+            plugin_dirs.extend(
+                std::env::split_paths(&env)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(PluginDir::explicit),
+            );
         }
-        plugin_dirs.push(data_dir.join("plugins"));
+        plugin_dirs.push(PluginDir::default_dir(data_dir.join("plugins")));
         if let Some(dir) = binary_dir() {
-            plugin_dirs.push(dir);
+            plugin_dirs.push(PluginDir::default_dir(dir));
         }
         Ok(Paths {
             data_dir,

@@ -184,3 +184,101 @@ fn an_explicit_directory_wins_over_the_defaults_for_the_same_source_type() {
     );
     assert_eq!(refused_by_file(&listing)[0].1, "duplicate_source_type");
 }
+
+#[test]
+fn an_explicit_directory_that_cannot_be_searched_is_reported() {
+    let env = Env::with_own_binary();
+    env.add_plugin(GOOD, None);
+    let missing = env.root().join("no-such-dir");
+    let file = env.write("not-a-dir", "");
+    let mut command = env.invhost_bare(&["plugins", "--json"]);
+    command
+        .arg("--plugins-dir")
+        .arg(&missing)
+        .arg("--plugins-dir")
+        .arg(env.plugins_dir())
+        .env("INVHOST_PLUGINS_DIR", &file);
+    let run = Run::of(command, None);
+    run.success();
+    let listing = run.json();
+    assert_eq!(loaded_ids(&listing), ["fixture"]);
+    let unreadable = listing["unreadable_dirs"].as_array().expect("a list");
+    let entries: Vec<(&str, &str)> = unreadable
+        .iter()
+        .map(|d| {
+            (
+                d["path"].as_str().expect("path"),
+                d["reason"].as_str().expect("reason"),
+            )
+        })
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0].0, missing.to_str().expect("utf-8"));
+    assert!(
+        entries[0]
+            .1
+            .starts_with("does not exist; fix the path given with --plugins-dir"),
+        "{entries:?}"
+    );
+    assert_eq!(entries[1].0, file.to_str().expect("utf-8"));
+    assert!(
+        entries[1].1.starts_with("is not a directory"),
+        "{entries:?}"
+    );
+    // A warning at the default log level, on stderr.
+    let warnings: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(warnings.len(), 2, "{}", run.stderr);
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("no-such-dir"),
+        "{}",
+        run.stderr
+    );
+
+    let mut command = env.invhost_bare(&["plugins"]);
+    command.arg("--plugins-dir").arg(&missing);
+    let run = Run::of(command, None);
+    let out = run.success();
+    assert!(out.contains("Plugin directories not searched:"), "{out}");
+    assert!(
+        out.contains(&format!("  {}: does not exist", missing.display())),
+        "{out}"
+    );
+}
+
+#[test]
+fn missing_default_directories_are_normal() {
+    let env = Env::with_own_binary();
+    // Neither <data-dir>/plugins nor anything beside the binary: no warning, nothing listed.
+    let run = Run::of(env.invhost_bare(&["plugins", "--json"]), None);
+    run.success();
+    assert_eq!(run.stderr, "");
+    assert_eq!(run.json()["unreadable_dirs"], serde_json::json!([]));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_library_link_is_refused_not_passed_over() {
+    let env = Env::with_plugins(&[GOOD]);
+    let link = env.plugins_dir().join(format!(
+        "{}gone{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
+    std::os::unix::fs::symlink(env.root().join("moved-away.so"), &link).expect("symlink");
+    let run = env.run(&["plugins", "--json"]);
+    run.success();
+    let listing = run.json();
+    assert_eq!(loaded_ids(&listing), ["fixture"]);
+    let refused = refused_by_file(&listing);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let (file, kind, reason) = &refused[0];
+    assert_eq!(
+        file.as_str(),
+        link.file_name().expect("name").to_str().expect("utf-8")
+    );
+    assert_eq!(kind, "unreadable");
+    assert!(
+        reason.contains("moved-away.so`, which does not exist; fix or remove the link"),
+        "{reason}"
+    );
+}

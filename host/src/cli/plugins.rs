@@ -42,6 +42,13 @@ struct Listing<'a> {
     plugin_dirs: Vec<String>,
     plugins: Vec<PluginEntry<'a>>,
     refused: Vec<RefusedEntry>,
+    unreadable_dirs: Vec<UnreadableDirEntry>,
+}
+
+#[derive(Serialize)]
+struct UnreadableDirEntry {
+    path: String,
+    reason: String,
 }
 
 #[derive(Serialize)]
@@ -76,7 +83,7 @@ fn list(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
             .paths
             .plugin_dirs
             .iter()
-            .map(|d| d.display().to_string())
+            .map(|d| d.path.display().to_string())
             .collect(),
         plugins: registry
             .plugins()
@@ -96,6 +103,14 @@ fn list(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
                 path: r.path.display().to_string(),
                 kind: r.kind,
                 reason: r.reason.clone(),
+            })
+            .collect(),
+        unreadable_dirs: registry
+            .unreadable_dirs()
+            .iter()
+            .map(|d| UnreadableDirEntry {
+                path: d.path.display().to_string(),
+                reason: d.reason.clone(),
             })
             .collect(),
     };
@@ -121,6 +136,12 @@ fn print_listing(listing: &Listing<'_>) {
         );
         for source_type in plugin.source_types {
             println!("  {:<20} {}", source_type.id, source_type.title);
+        }
+    }
+    if !listing.unreadable_dirs.is_empty() {
+        println!("Plugin directories not searched:");
+        for dir in &listing.unreadable_dirs {
+            println!("  {}: {}", dir.path, dir.reason);
         }
     }
     if !listing.refused.is_empty() {

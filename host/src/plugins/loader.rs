@@ -25,6 +25,7 @@ use invhost_plugin_api::{
 use serde::Serialize;
 
 use super::{
+    super::paths::PluginDir,
     callbacks::{Callbacks, NoInteraction, PluginLabel},
     library::LoadedPlugin,
     version::check_api_version,
@@ -67,6 +68,21 @@ impl fmt::Display for Refusal {
     }
 }
 
+/// A plugin directory that could not be searched, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnreadableDir {
+    /// The directory.
+    pub path: PathBuf,
+    /// One line for the operator: what is wrong and what to do.
+    pub reason: String,
+}
+
+impl fmt::Display for UnreadableDir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
 /// What loading the plugin directories gave.
 #[derive(Debug, Default)]
 pub struct LoadReport {
@@ -74,18 +90,42 @@ pub struct LoadReport {
     pub plugins: Vec<LoadedPlugin>,
     /// Libraries refused.
     pub refused: Vec<Refusal>,
+    /// Plugin directories that could not be searched: an explicitly named one that is missing or
+    /// unreadable, or a default one that exists but cannot be read.
+    pub unreadable_dirs: Vec<UnreadableDir>,
 }
 
 /// The file extension of shared libraries on this platform.
 pub const LIBRARY_EXTENSION: &str = std::env::consts::DLL_EXTENSION;
 
-/// Loads every library in `dirs`. Directories that do not exist are skipped; a source type
-/// offered twice is kept from the first library that offers it.
-pub fn load_dirs(dirs: &[PathBuf], host_version: &str) -> LoadReport {
+/// Loads every library in `dirs`; a source type offered twice is kept from the first library
+/// that offers it.
+///
+/// A directory that cannot be searched is skipped. When the operator named it, or when it exists
+/// but cannot be read, it is logged as a warning and listed in
+/// [`LoadReport::unreadable_dirs`]; a default directory that does not exist is normal.
+pub fn load_dirs(dirs: &[PluginDir], host_version: &str) -> LoadReport {
     let mut report = LoadReport::default();
     let mut seen = BTreeSet::new();
     let mut offered: HashMap<String, (String, PathBuf)> = HashMap::new();
-    for path in dirs.iter().flat_map(|dir| library_files(dir)) {
+    let mut paths = Vec::new();
+    for dir in dirs {
+        match library_files(&dir.path) {
+            Ok(files) => paths.extend(files),
+            Err(error) if !dir.explicit && error.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!(dir = %dir.path.display(), "Default plugin directory absent; skipped.");
+            }
+            Err(error) => {
+                let unreadable = UnreadableDir {
+                    path: dir.path.clone(),
+                    reason: unreadable_reason(&error),
+                };
+                tracing::warn!(dir = %unreadable.path.display(), reason = %unreadable.reason, "Plugin directory skipped.");
+                report.unreadable_dirs.push(unreadable);
+            }
+        }
+    }
+    for path in paths {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
         if !seen.insert(canonical) {
             continue;
@@ -129,19 +169,38 @@ fn duplicate(
     })
 }
 
-/// The library files in `dir`, sorted by name; none when the directory does not exist.
-pub fn library_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        tracing::debug!(dir = %dir.display(), "Plugin directory not readable; skipped.");
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
+/// Why a plugin directory could not be searched, in one line that says what to do.
+fn unreadable_reason(error: &std::io::Error) -> String {
+    let fix = "fix the path given with --plugins-dir or INVHOST_PLUGINS_DIR";
+    match error.kind() {
+        std::io::ErrorKind::NotFound => format!("does not exist; {fix}"),
+        std::io::ErrorKind::NotADirectory => format!("is not a directory; {fix}"),
+        std::io::ErrorKind::PermissionDenied => {
+            "cannot be read (permission denied); let the user running invhost read it".to_owned()
+        }
+        _ => format!("cannot be read ({error}); {fix}"),
+    }
+}
+
+/// The library files in `dir`, sorted by name, or why the directory cannot be read.
+///
+/// A symbolic link whose target is missing is listed too, so that it is refused with a reason
+/// rather than passed over.
+pub fn library_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == LIBRARY_EXTENSION))
+        .filter(|p| p.extension().is_some_and(|e| e == LIBRARY_EXTENSION))
+        .filter(|p| p.is_file() || is_dangling_link(p))
         .collect();
     files.sort();
-    files
+    Ok(files)
+}
+
+fn is_dangling_link(path: &Path) -> bool {
+    path.symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+        && path.metadata().is_err()
 }
 
 /// Loads and initialises one library.
@@ -151,6 +210,17 @@ pub fn load_library(path: &Path, host_version: &str) -> Result<LoadedPlugin, Ref
         kind,
         reason,
     };
+    if is_dangling_link(path) {
+        let target = std::fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        return Err(refuse(
+            RefusalKind::Unreadable,
+            format!(
+                "is a symbolic link to `{target}`, which does not exist; fix or remove the link"
+            ),
+        ));
+    }
     let module = open(path).map_err(|(kind, reason)| refuse(kind, reason))?;
     let request = InitRequest {
         host_version: host_version.to_owned(),

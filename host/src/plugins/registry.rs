@@ -1,19 +1,19 @@
 //! The loaded plugins, found by source type.
 
-use std::path::PathBuf;
-
 use invhost_plugin_api::SourceType;
 
 use super::{
     library::LoadedPlugin,
-    loader::{LoadReport, Refusal, load_dirs},
+    loader::{LoadReport, Refusal, UnreadableDir, load_dirs},
 };
+use crate::paths::PluginDir;
 
 /// What the host loaded from its plugin directories.
 #[derive(Debug, Default)]
 pub struct Registry {
     plugins: Vec<LoadedPlugin>,
     refused: Vec<Refusal>,
+    unreadable_dirs: Vec<UnreadableDir>,
 }
 
 /// A source type that no loaded plugin offers.
@@ -36,9 +36,17 @@ fn available_hint(available: &[String]) -> String {
 
 impl Registry {
     /// Loads every library in `dirs`.
-    pub fn load(dirs: &[PathBuf], host_version: &str) -> Self {
-        let LoadReport { plugins, refused } = load_dirs(dirs, host_version);
-        Registry { plugins, refused }
+    pub fn load(dirs: &[PluginDir], host_version: &str) -> Self {
+        let LoadReport {
+            plugins,
+            refused,
+            unreadable_dirs,
+        } = load_dirs(dirs, host_version);
+        Registry {
+            plugins,
+            refused,
+            unreadable_dirs,
+        }
     }
 
     /// The loaded plugins.
@@ -49,6 +57,11 @@ impl Registry {
     /// The refused libraries.
     pub fn refused(&self) -> &[Refusal] {
         &self.refused
+    }
+
+    /// The plugin directories that could not be searched.
+    pub fn unreadable_dirs(&self) -> &[UnreadableDir] {
+        &self.unreadable_dirs
     }
 
     /// The plugin offering `source_type`, with the source type's description.
