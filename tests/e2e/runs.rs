@@ -473,3 +473,57 @@ fn ctrl_c_during_run_all_starts_no_further_connection() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_import_that_panics_fails_its_run_keeps_the_previous_snapshot_and_the_host_goes_on() {
+    let env = Env::with_plugins(&[GOOD]);
+    add_fixture(&env, "alpha", &fixture_settings(50, json!({"batch": 10})));
+    add_fixture(&env, "beta", &fixture_settings(5, json!({})));
+    env.run(&["run", "alpha"]).success();
+    update_connection(
+        &env,
+        "alpha",
+        &fixture_settings(80, json!({"batch": 10, "panic_after_batches": 3})),
+    );
+    // One process runs both: the panic in alpha's import must not stop beta's.
+    let run = env.run(&["run", "alpha", "beta"]);
+    let stderr = run.failure();
+    assert_eq!(run.code, Some(1), "a clean exit, not an abort: {run:#?}");
+    let alpha: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("alpha: failed"))
+        .collect();
+    assert_eq!(alpha.len(), 1, "{run:#?}");
+    assert!(
+        alpha[0].contains("the plugin panicked: fixture panic in import after 3 batches"),
+        "{run:#?}"
+    );
+    let history = runs(&env);
+    let of = |name: &str| -> Vec<&Value> {
+        history.iter().filter(|r| r["connection"] == name).collect()
+    };
+    assert_eq!(of("beta")[0]["state"], "succeeded", "{history:#?}");
+    let alpha_runs = of("alpha");
+    assert_eq!(alpha_runs[0]["state"], "failed", "{history:#?}");
+    assert_eq!(alpha_runs[0]["error_kind"], "panic", "{history:#?}");
+    assert!(
+        alpha_runs[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("fixture panic in import")),
+        "{history:#?}"
+    );
+    assert_eq!(alpha_runs[1]["state"], "succeeded");
+    assert_eq!(current_accounts(&env, "alpha"), 50);
+    assert_eq!(current_accounts(&env, "beta"), 5);
+    assert_eq!(
+        count(
+            &env,
+            "SELECT COUNT(*) FROM snapshots WHERE state = 'building'"
+        ),
+        0
+    );
+    // The next run works.
+    update_connection(&env, "alpha", &fixture_settings(60, json!({})));
+    env.run(&["run", "alpha"]).success();
+    assert_eq!(current_accounts(&env, "alpha"), 60);
+}

@@ -148,6 +148,45 @@ fn a_password_typed_into_the_proxy_address_is_not_echoed() {
 }
 
 #[test]
+fn a_plugin_that_panics_in_validate_gives_a_one_line_error_and_nothing_is_saved() {
+    let env = Env::with_plugins(&[GOOD]);
+    let document = fixture_settings(3, json!({"panic_in_validate": true}));
+    let run = env.run_with_input(
+        &["settings", "validate", "fixture", "-"],
+        &document.to_string(),
+    );
+    let stderr = run.failure();
+    assert_eq!(run.code, Some(1), "a clean exit, not an abort: {run:#?}");
+    // The panic is logged as an error; the reason is the last line, and one line.
+    let reason = "invhost: the plugin panicked: fixture panic in validate, on purpose; this is a \
+                  bug in the plugin, report it to its authors";
+    assert_eq!(stderr.lines().last(), Some(reason), "{stderr}");
+    let run = env.run_with_input(
+        &[
+            "connections",
+            "add",
+            "alpha",
+            "--type",
+            "fixture",
+            "--settings",
+            "-",
+        ],
+        &document.to_string(),
+    );
+    let stderr = run.failure();
+    assert_eq!(run.code, Some(1), "a clean exit, not an abort: {run:#?}");
+    assert_eq!(stderr.lines().last(), Some(reason), "{stderr}");
+    // The host goes on: the same plugin answers the next call, and nothing was stored.
+    let run = env.run_with_input(
+        &["settings", "validate", "fixture", "-"],
+        &fixture_settings(3, json!({})).to_string(),
+    );
+    assert_eq!(run.success().trim(), "valid");
+    let list = env.run(&["connections", "list", "--json"]);
+    assert_eq!(list.json(), json!([]));
+}
+
+#[test]
 fn urls_queries_vault_fields_and_proxy_ports_are_checked_without_echoing_secrets() {
     let cases = [
         (
