@@ -131,9 +131,14 @@ fn discriminator_of(variants: &[Value]) -> Option<String> {
         .cloned()
 }
 
+/// The schema keyword that marks a [`crate::settings::VaultQuery`]: [`check_document`] applies
+/// the vault query rules ([`crate::settings::VaultQuery::check`]) to every value under it.
+pub const VAULT_QUERY_KEYWORD: &str = "x-vault-query";
+
 /// Checks `document` against a settings schema made by [`settings_schema`], recording every
 /// absent or empty required field, unknown key, wrong type and unknown discriminator value in
-/// `validator`.
+/// `validator`, and every malformed vault query (a value whose schema carries
+/// [`VAULT_QUERY_KEYWORD`]: the building blocks' `query` fields).
 ///
 /// This covers what operators get wrong; the plugin's deserialisation and
 /// [`crate::settings::Settings::check`] cover the rest.
@@ -176,6 +181,11 @@ impl<'a> Walker<'a> {
             self.validator
                 .problem(field, format!("must be {}", describe_type(expected)));
             return;
+        }
+        if schema.get(VAULT_QUERY_KEYWORD) == Some(&Value::Bool(true))
+            && let Value::String(query) = value
+        {
+            crate::settings::VaultQuery(query.clone()).check(&display_path(path), self.validator);
         }
         if let Some(Value::Array(allowed)) = schema.get("enum")
             && !allowed.contains(value)

@@ -26,12 +26,16 @@ pub const MISSING_PREFIX: &str = "Mandatory parameter(s) missing: ";
 
 /// A CyberArk account query: `Key=Value` pairs separated by `;`
 /// (`Safe=Salesforce;Folder=Root;Object=acme-prod`).
+///
+/// Its schema carries `x-vault-query: true`, so [`parse_settings`] checks every query of a
+/// document with [`VaultQuery::check`] in its first round, naming the field
+/// (`credentials.query`): a plugin that embeds the building blocks needs no check of its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 #[schemars(
     title = "CyberArk query",
     description = "The vault account as Key=Value pairs separated by semicolons, e.g. Safe=Salesforce;Folder=Root;Object=acme-prod.",
-    extend("examples" = ["Safe=Salesforce;Folder=Root;Object=acme-prod"])
+    extend("examples" = ["Safe=Salesforce;Folder=Root;Object=acme-prod"], "x-vault-query" = true)
 )]
 pub struct VaultQuery(#[schemars(length(min = 1))] pub String);
 
@@ -686,6 +690,40 @@ mod tests {
         ] {
             assert_eq!(query_problem(query), None, "{query}");
         }
+    }
+
+    /// A plugin's settings made of the building blocks, with no checks of its own.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Blocks {
+        #[schemars(title = "Token")]
+        token: SecretSource,
+        #[serde(default)]
+        #[schemars(title = "Proxy")]
+        proxy: Option<ProxySettings>,
+    }
+
+    impl Settings for Blocks {}
+
+    #[test]
+    fn every_vault_query_of_a_document_is_checked_without_the_plugin_asking() {
+        let document = serde_json::json!({
+            "token": {"source": "cyberark", "query": "Safe=;Object=o"},
+            "proxy": {"server": "http://p:3128",
+                      "credentials": {"source": "cyberark", "query": "Safe=a;AppID=x"}}
+        });
+        let error = parse_settings::<Blocks>(&document, Purpose::Save).expect_err("refused");
+        assert_eq!(
+            error.message,
+            "token.query: `Safe` has no value; give it one (Safe=...) or remove it; \
+             proxy.credentials.query: `AppID` cannot be part of the query; invhost sends \
+             cyberark.app_id from its configuration (invhost.toml), so remove it"
+        );
+        let document = serde_json::json!({
+            "token": {"source": "cyberark", "query": " Safe=S;;Object=o; "}
+        });
+        assert!(parse_settings::<Blocks>(&document, Purpose::Save).is_ok());
     }
 
     #[test]

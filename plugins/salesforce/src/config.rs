@@ -373,12 +373,12 @@ impl Settings for SalesforceSettings {
                     );
                 }
             }
+            // The query itself is checked with the document (plugin-api's first round).
             Credentials::Cyberark {
-                query,
                 consumer_secret_field,
                 refresh_token_field,
+                ..
             } => {
-                query.check("credentials.query", v);
                 let (secret, token) =
                     (consumer_secret_field.0.trim(), refresh_token_field.0.trim());
                 if secret.eq_ignore_ascii_case(token) {
@@ -412,9 +412,6 @@ fn check_proxy(proxy: &ProxySettings, v: &mut Validator) {
         )),
         Ok(_) => {}
         Err(message) => v.problem("proxy.server", message),
-    }
-    if let invhost_plugin_api::settings::ProxyCredentials::Cyberark { query } = &proxy.credentials {
-        query.check("proxy.credentials.query", v);
     }
 }
 
