@@ -108,6 +108,27 @@ fn broken_input_gets_a_clear_error() {
         run.failure().contains("standard input is not valid JSON"),
         "{run:?}"
     );
+    // serde_json would keep the last of two equal keys; the operator hears of it instead.
+    let twice =
+        r#"{"login_url": "https://a.example", "proxy": null, "login_url": "https://b.example"}"#;
+    let run = env.run_with_input(&["settings", "validate", "salesforce", "-"], twice);
+    assert!(
+        run.failure()
+            .contains("the key `login_url` is given twice in one object; keep one"),
+        "{run:?}"
+    );
+    let nested = r#"{"credentials": {"source": "local", "source": "cyberark"}}"#;
+    let run = env.run_with_input(&["settings", "validate", "salesforce", "-"], nested);
+    assert!(
+        run.failure().contains("the key `source` is given twice"),
+        "{run:?}"
+    );
+    let trailing = r#"{"login_url": "https://a.example"} {}"#;
+    let run = env.run_with_input(&["settings", "validate", "salesforce", "-"], trailing);
+    assert!(
+        run.failure().contains("standard input is not valid JSON"),
+        "{run:?}"
+    );
     let run = env.run(&[
         "settings",
         "validate",
