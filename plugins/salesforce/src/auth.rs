@@ -447,6 +447,13 @@ fn oauth_error(step: Step, refusal: &OAuthError) -> Error {
             ErrorKind::RATE_LIMITED,
             "Salesforce refused: too many logins or token requests; try again later",
         ),
+        // OAuth's codes for a server that cannot answer now (RFC 6749, section 5.2 and 4.1.2.1).
+        ("temporarily_unavailable" | "server_error", _) => Error::upstream(format!(
+            "Salesforce's login service is unavailable ({}); try again later, and if it lasts \
+             check status.salesforce.com",
+            refusal.error
+        ))
+        .retryable(true),
         (code, _) => Error::upstream(format!(
             "Salesforce refused the request: {code} ({}); check login_url and the connected app",
             refusal.error_description
@@ -592,6 +599,20 @@ mod tests {
                 "",
                 ErrorKind::RATE_LIMITED,
                 "try again later",
+            ),
+            (
+                Refresh,
+                "temporarily_unavailable",
+                "",
+                ErrorKind::UPSTREAM,
+                "login service is unavailable (temporarily_unavailable); try again later",
+            ),
+            (
+                DevicePoll,
+                "server_error",
+                "",
+                ErrorKind::UPSTREAM,
+                "login service is unavailable (server_error); try again later",
             ),
             (
                 Refresh,

@@ -442,8 +442,7 @@ impl Http {
     pub fn explain(&self, error: &reqwest::Error, host: &str) -> Error {
         let chain = error_chain(error);
         let explained = classify_chain(&chain, error.is_timeout(), host, self.via_proxy);
-        let failure = failure_of(&chain.join(": ").to_lowercase(), error.is_timeout(), true);
-        if self.tls_proxy && matches!(failure, Failure::Timeout | Failure::Tls) {
+        if self.tls_proxy && may_be_a_plain_proxy(&chain, error.is_timeout()) {
             tls_proxy_hint(explained)
         } else {
             explained
@@ -556,6 +555,20 @@ fn failure_of(text: &str, timed_out: bool, via_proxy: bool) -> Failure {
 fn has_word(text: &str, word: &str) -> bool {
     text.split(|c: char| !c.is_ascii_alphanumeric())
         .any(|token| token == word)
+}
+
+/// Whether a failure through an `https://` proxy may come from a plain HTTP proxy: TLS sent
+/// to one goes unanswered (a timeout) or is answered in plain text (a TLS failure). A
+/// certificate the client does not trust came from a peer that speaks TLS: there the address
+/// form is right and the trust store is not.
+fn may_be_a_plain_proxy(chain: &[String], timed_out: bool) -> bool {
+    let text = chain.join(": ").to_lowercase();
+    let spoke_tls = text.contains("certificate") || text.contains("unknownissuer");
+    !spoke_tls
+        && matches!(
+            failure_of(&text, timed_out, true),
+            Failure::Timeout | Failure::Tls
+        )
 }
 
 /// Adds to a timeout or TLS failure through an `https://` proxy that most proxies speak plain
@@ -820,6 +833,21 @@ mod tests {
             true,
             "check proxy.server",
         );
+    }
+
+    #[test]
+    fn a_plain_proxy_behind_https_is_suspected_only_without_a_certificate_in_sight() {
+        let chain = |text: &str| vec![text.to_owned()];
+        assert!(may_be_a_plain_proxy(
+            &chain("received corrupt message of type InvalidContentType"),
+            false
+        ));
+        assert!(may_be_a_plain_proxy(&chain("operation timed out"), true));
+        assert!(!may_be_a_plain_proxy(
+            &chain("invalid peer certificate: UnknownIssuer"),
+            false
+        ));
+        assert!(!may_be_a_plain_proxy(&chain("connection refused"), false));
     }
 
     #[test]
