@@ -313,6 +313,26 @@ fn cyberark_test_json_prints_one_object_whatever_happens() {
     );
     assert_eq!(value["ok"], false);
     assert_eq!(value["reason"], "not_configured");
+
+    // A configuration that does not load stops every command; this one still answers JSON.
+    std::fs::create_dir_all(bare.data_dir()).expect("data directory");
+    std::fs::write(
+        bare.data_dir().join("invhost.toml"),
+        "[cyberark]\nurl = \"https://127.0.0.1:9\"\n",
+    )
+    .expect("config written");
+    let (run, value) = cyberark_test_json(&bare, &["--query", "Safe=S;Object=o"]);
+    let stderr = run.failure();
+    assert!(stderr.contains("cyberark.app_id"), "{run:?}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["reason"], "config");
+    assert!(
+        value["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cyberark.app_id")),
+        "{value}"
+    );
 }
 
 #[test]

@@ -67,6 +67,20 @@ pub(super) fn run(context: &Context, command: CyberArkCommand) -> anyhow::Result
     }
 }
 
+/// With `--json`, prints the outcome of a test that could not start because the host
+/// configuration does not load (every command stops then; this one still answers its object).
+pub(super) fn config_failed(command: &CyberArkCommand, error: &anyhow::Error) {
+    let CyberArkCommand::Test { query, field, json } = command;
+    if *json {
+        let outcome = Outcome {
+            error: Some((format!("{error:#}"), "config")),
+            ..Outcome::default()
+        };
+        // Printing JSON to stdout fails only when stdout is gone; the stderr line follows.
+        let _ = print_json(&outcome_json(query, field.as_deref(), &outcome));
+    }
+}
+
 /// Looks the account up and checks the field; every failure becomes the outcome's error.
 fn test(context: &Context, query: &str, field: Option<&str>) -> Outcome {
     let mut outcome = Outcome::default();

@@ -120,7 +120,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
         std::env::var_os(PLUGINS_DIR_ENV),
     )?;
     // Validated at start: a bad configuration stops every command with the key it names.
-    let config = crate::config::load(cli.config.as_deref(), &paths.data_dir)?;
+    let config = match crate::config::load(cli.config.as_deref(), &paths.data_dir) {
+        Ok(config) => config,
+        Err(error) => {
+            if let Command::Cyberark { command } = &cli.command {
+                cyberark::config_failed(command, &error);
+            }
+            return Err(error);
+        }
+    };
     let context = Context {
         paths,
         config,

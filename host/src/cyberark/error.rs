@@ -253,9 +253,9 @@ pub enum CyberArkError {
     },
     /// The account has no such property. Lists the names it has (never values).
     #[error(
-        "the CyberArk account has no property `{field}`; its properties are {}; leave the \
-         field empty for the password (Content)",
-        .available.join(", ")
+        "the CyberArk account has no property `{field}`; {}; leave the field empty for the \
+         password (Content)",
+        properties_listed(.available)
     )]
     MissingProperty {
         /// The property asked for.
@@ -409,6 +409,15 @@ impl From<CyberArkError> for Error {
     }
 }
 
+/// The names an account has, for a message; an account may have none at all.
+fn properties_listed(available: &[String]) -> String {
+    if available.is_empty() {
+        "the account has no properties at all".to_owned()
+    } else {
+        format!("its properties are {}", available.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +489,16 @@ mod tests {
             error.to_string(),
             "the CyberArk account has no property `Token`; its properties are Content, \
              UserName; leave the field empty for the password (Content)"
+        );
+        let empty = CyberArkError::MissingProperty {
+            field: "Token".to_owned(),
+            available: Vec::new(),
+        };
+        assert!(
+            empty
+                .to_string()
+                .contains("no property `Token`; the account has no properties at all;"),
+            "{empty}"
         );
     }
 }

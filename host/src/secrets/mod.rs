@@ -93,7 +93,9 @@ pub fn open(schema: &Value, stored: &Value, key: &MasterKey) -> Result<Value, Se
     Ok(plain)
 }
 
-/// Replaces every non-empty secret with [`REDACTED`].
+/// Replaces every non-empty secret with [`REDACTED`], and the password of any URL
+/// (`https://user:password@host`) with `***`: plugins refuse such URLs now, but a document
+/// stored before a plugin did must not show one either.
 pub fn redact(schema: &Value, document: &Value) -> Value {
     let mut redacted = document.clone();
     for p in secret_pointers(schema, document) {
@@ -103,7 +105,24 @@ pub fn redact(schema: &Value, document: &Value) -> Value {
             *text = REDACTED.to_owned();
         }
     }
+    mask_url_passwords(&mut redacted);
     redacted
+}
+
+fn mask_url_passwords(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('@') => {
+            if let Ok(mut url) = url::Url::parse(text)
+                && url.password().is_some()
+                && url.set_password(Some("***")).is_ok()
+            {
+                *text = url.to_string();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_url_passwords),
+        Value::Object(fields) => fields.values_mut().for_each(mask_url_passwords),
+        _ => {}
+    }
 }
 
 /// Puts the stored value back wherever `incoming` sends the placeholder for a secret.
@@ -198,6 +217,27 @@ mod tests {
             matches!(error, SecretsError::Corrupt { ref field } if field == "token"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn passwords_inside_urls_are_masked_on_the_way_out() {
+        let stored = json!({"login_url": "https://ada:hunter2@login.example.com",
+                            "nested": [{"url": "http://u:p%40ss@10.0.0.1:3128"}],
+                            "plain": "https://login.example.com", "mail": "ada@example.com"});
+        let shown = redact(&schema(), &stored).to_string();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("p%40ss"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("https://ada:***@login.example.com"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("\"plain\":\"https://login.example.com\""),
+            "{shown}"
+        );
+        assert!(shown.contains("ada@example.com"), "{shown}");
     }
 
     #[test]

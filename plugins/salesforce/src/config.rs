@@ -379,9 +379,14 @@ impl Settings for SalesforceSettings {
                 refresh_token_field,
                 ..
             } => {
-                let (secret, token) =
-                    (consumer_secret_field.0.trim(), refresh_token_field.0.trim());
-                if secret.eq_ignore_ascii_case(token) {
+                // An empty field means the password, which the provider calls `Content`.
+                let property = |field: &VaultField| match field.0.trim() {
+                    "" => "Content".to_owned(),
+                    name => name.to_ascii_lowercase(),
+                };
+                if property(consumer_secret_field)
+                    .eq_ignore_ascii_case(&property(refresh_token_field))
+                {
                     v.problem(
                         "credentials.refresh_token_field",
                         format!(
@@ -668,6 +673,9 @@ mod tests {
             (None, Some("")),
             (Some("RefreshToken"), None),
             (Some("Token"), Some("token")),
+            // The password is `Content` to the provider, named or not.
+            (Some("Content"), Some("")),
+            (Some(""), Some("content")),
         ] {
             let error =
                 check(fields(secret, token), Purpose::Save).expect_err("the same property twice");
