@@ -7,11 +7,13 @@ pub const MAX_NAME_CHARS: usize = 100;
 
 /// A name as messages quote it: control characters (a terminal escape sequence, a tab, a line
 /// break) escaped (`\u{1b}`, `\t`, `\n`), so that a message shows what was typed and stays one
-/// line. Everything else, letters of any script included, is kept.
+/// line; so are invisible and direction-changing characters (`\u{200b}`, `\u{202e}`), which
+/// would make a message read otherwise than it was typed. Letters and digits of any script,
+/// spaces and printable ASCII are kept.
 pub fn shown(name: &str) -> String {
     name.chars()
         .map(|c| {
-            if c.is_control() {
+            if c.is_control() || !(c.is_alphanumeric() || c == ' ' || c.is_ascii_graphic()) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -116,5 +118,7 @@ mod tests {
             assert!(!message.chars().any(char::is_control), "{message:?}");
         }
         assert_eq!(shown("Société Générale"), "Société Générale");
+        assert_eq!(shown("acme\u{202e}dorp"), "acme\\u{202e}dorp");
+        assert_eq!(shown("a\u{200b}b (x)"), "a\\u{200b}b (x)");
     }
 }

@@ -242,7 +242,7 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
         );
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return refuse("a proxy address has no path");
+        return refuse("a proxy address ends with the port: no path, `?` or `#` after it");
     }
     Ok(ProxyAddress { url, tls_to_proxy })
 }
@@ -518,7 +518,12 @@ mod tests {
         assert!(error.contains("`http://***@proxy.corp:3128`"), "{error}");
         let error = parse_proxy_server("svc:Hunter2-pw@10.0.0.1:3128").expect_err("bare userinfo");
         assert!(!error.contains("Hunter2-pw"), "{error}");
-        check_proxy("http://proxy.corp:3128/path", Err("no path"));
+        check_proxy("http://proxy.corp:3128/path", Err("ends with the port"));
+        check_proxy(
+            "http://proxy.corp:3128?q",
+            Err("no path, `?` or `#` after it"),
+        );
+        check_proxy("http://proxy.corp:3128#f", Err("ends with the port"));
         check_proxy("", Err("host name"));
     }
 
