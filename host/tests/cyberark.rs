@@ -176,7 +176,7 @@ mod lookups {
         assert_eq!(
             message(error),
             "the CyberArk account has no property `Content`; its properties are \
-             ConsumerSecret, Name; leave the field empty for the password (Content)"
+             ConsumerSecret, Name; the account has no password (Content) to read"
         );
     }
 

@@ -1,6 +1,7 @@
 //! [`CyberArkError`]: every way a vault lookup fails, each with what the operator does
 //! next. No variant ever holds a fetched value.
 
+use super::account::CONTENT;
 use invhost_plugin_api::{Error, ErrorKind};
 use serde_json::{Map, Value, json};
 
@@ -253,9 +254,8 @@ pub enum CyberArkError {
     },
     /// The account has no such property. Lists the names it has (never values).
     #[error(
-        "the CyberArk account has no property `{field}`; {}; leave the field empty for the \
-         password (Content)",
-        properties_listed(.available)
+        "the CyberArk account has no property `{field}`; {}",
+        properties_listed(field, .available)
     )]
     MissingProperty {
         /// The property asked for.
@@ -409,12 +409,18 @@ impl From<CyberArkError> for Error {
     }
 }
 
-/// The names an account has, for a message; an account may have none at all.
-fn properties_listed(available: &[String]) -> String {
-    if available.is_empty() {
+/// The names an account has, for a message (an account may have none at all), and the hint
+/// for the password unless the password is what was missing.
+fn properties_listed(field: &str, available: &[String]) -> String {
+    let names = if available.is_empty() {
         "the account has no properties at all".to_owned()
     } else {
         format!("its properties are {}", available.join(", "))
+    };
+    if field.is_empty() || field.eq_ignore_ascii_case(CONTENT) {
+        format!("{names}; the account has no password (Content) to read")
+    } else {
+        format!("{names}; leave the field empty for the password (Content)")
     }
 }
 
@@ -499,6 +505,15 @@ mod tests {
                 .to_string()
                 .contains("no property `Token`; the account has no properties at all;"),
             "{empty}"
+        );
+        let no_password = CyberArkError::MissingProperty {
+            field: "Content".to_owned(),
+            available: vec!["UserName".to_owned()],
+        };
+        assert_eq!(
+            no_password.to_string(),
+            "the CyberArk account has no property `Content`; its properties are UserName; the \
+             account has no password (Content) to read"
         );
     }
 }
