@@ -4,6 +4,7 @@
 mod support;
 
 mod check;
+mod compat;
 mod connections;
 mod cyberark;
 mod demo;

@@ -43,6 +43,8 @@ pub const BAD_API: &str = "fixture_bad_api";
 pub const INIT_FAILS: &str = "fixture_init_fails";
 pub const NOT_A_PLUGIN: &str = "fixture_not_a_plugin";
 pub const OTHER_LAYOUT: &str = "fixture_other_layout";
+/// Built against plugin-api 1.0 with a frozen copy of its ABI (source type `api_one_zero`).
+pub const API_1_0: &str = "fixture_api_1_0";
 /// Supersedes: source types `successor` (supersedes `salesforce`) and `fixture_successor`
 /// (supersedes `fixture`).
 pub const SUCCESSOR: &str = "fixture_successor";
