@@ -208,6 +208,13 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
             "`{shown}` is not a proxy address ({why}); use {PROXY_FORMS}"
         ))
     };
+    // No proxy address holds an `@` but one with a user name and password in it; refuse it
+    // before any other reason could quote a part of the password (`http://u:pa/ss@h:1`).
+    if server.contains('@') {
+        return refuse(
+            "put the user name and password under proxy credentials, not in the address",
+        );
+    }
     let text = if server.contains("://") {
         server.to_owned()
     } else if bare_ip_and_port(server) {
@@ -528,6 +535,25 @@ mod tests {
     }
 
     #[test]
+    fn proxy_messages_never_show_a_password() {
+        for (input, password) in [
+            ("http://svc:Hunter2/x@proxy:3128", "Hunter2"),
+            ("http://svc:Hun#ter2@proxy:3128", "Hun#ter2"),
+            ("http://svc:Hun?ter2@proxy:3128", "ter2"),
+            ("http://svc:SEK/RET@h:1", "SEK"),
+            ("svc:Hunter2@10.0.0.1:3128", "Hunter2"),
+            ("http://svc:Hunter2@proxy:99999", "Hunter2"),
+        ] {
+            let error = parse_proxy_server(input).expect_err(input);
+            assert!(!error.contains(password), "{input}: {error}");
+            assert!(
+                error.contains("under proxy credentials"),
+                "{input}: {error}"
+            );
+        }
+    }
+
+    #[test]
     fn proxy_port_problems_have_their_own_reasons() {
         check_proxy("10.0.0.1", Err("(the port is missing)"));
         check_proxy("[::1]", Err("(the port is missing)"));
@@ -538,7 +564,7 @@ mod tests {
         check_proxy("http://h:0", Err("(port 0 is out of range;"));
         check_proxy("http://h:99999", Err("(port 99999 is out of range;"));
         check_proxy("http://h:abc", Err("(port `abc` is not a number;"));
-        check_proxy("http://u:pw@h:abc", Err("(port `abc` is not a number;"));
+        check_proxy("http://u:pw@h:abc", Err("under proxy credentials"));
         check_proxy("http://[::1]:99999", Err("(port 99999 is out of range;"));
         check_proxy("http://h", Err("(the port is missing)"));
         check_proxy(

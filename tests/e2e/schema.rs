@@ -113,7 +113,8 @@ fn the_schema_and_the_plugin_agree_on_valid_and_invalid_documents() {
     let mut wrong_type = salesforce_settings();
     wrong_type["consumer_key"] = json!(42);
     let mut vault = salesforce_settings();
-    vault["credentials"] = json!({"source": "cyberark", "query": "Safe=S;Object=o"});
+    vault["credentials"] = json!({"source": "cyberark", "query": "Safe=S;Object=o",
+                                  "refresh_token_field": "RefreshToken"});
     for (name, document, valid) in [
         ("complete", salesforce_settings(), true),
         ("empty", json!({}), false),

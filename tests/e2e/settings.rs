@@ -265,6 +265,7 @@ fn urls_queries_vault_fields_and_proxy_ports_are_checked_without_echoing_secrets
         assert!(!stderr.contains("SEKRET_Y"), "{value}: {stderr}");
     }
     let mut document = salesforce_settings();
-    document["credentials"] = json!({"source": "cyberark", "query": " Safe=S;;Object=o; "});
+    document["credentials"] = json!({"source": "cyberark", "query": " Safe=S;;Object=o; ",
+                                     "refresh_token_field": "RefreshToken"});
     assert_eq!(validate(&document, &[]).success().trim(), "valid");
 }

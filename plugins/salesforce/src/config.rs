@@ -231,21 +231,22 @@ pub enum Credentials {
         #[serde(default)]
         #[schemars(title = "Consumer secret property")]
         consumer_secret_field: VaultField,
-        /// The account property holding the refresh token (default `RefreshToken`); empty
-        /// means the password. It must differ from the consumer secret's property.
-        #[serde(default = "default_refresh_token_field")]
-        #[schemars(title = "Refresh token property")]
+        /// The account property holding the refresh token (forms suggest `RefreshToken`);
+        /// empty means the password. It must differ from the consumer secret's property.
+        // Left out, it is empty (the password), as it always was: a stored document keeps its
+        // meaning. Forms start from the schema's default, a property of its own.
+        #[serde(default)]
+        #[schemars(
+            title = "Refresh token property",
+            extend("default" = DEFAULT_REFRESH_TOKEN_FIELD)
+        )]
         refresh_token_field: VaultField,
     },
 }
 
-/// The default of `refresh_token_field`: the refresh token lives in its own account property,
-/// beside the consumer secret in the account's password.
+/// The refresh token property a form suggests: the token in its own account property, beside
+/// the consumer secret in the account's password.
 pub const DEFAULT_REFRESH_TOKEN_FIELD: &str = "RefreshToken";
-
-fn default_refresh_token_field() -> VaultField {
-    VaultField(DEFAULT_REFRESH_TOKEN_FIELD.to_owned())
-}
 
 /// The consumer secret and refresh token, read from the settings or from the vault.
 #[derive(Debug, Clone, PartialEq)]
@@ -600,7 +601,8 @@ mod tests {
             with(
                 complete(),
                 "/credentials",
-                json!({"source": "cyberark", "query": query}),
+                json!({"source": "cyberark", "query": query,
+                       "refresh_token_field": DEFAULT_REFRESH_TOKEN_FIELD}),
             )
         };
         for (query, expected) in [
@@ -649,29 +651,46 @@ mod tests {
             }
             with(complete(), "/credentials", credentials)
         };
-        // The defaults: the secret in the password, the token in RefreshToken.
-        let (settings, _) =
-            parse_settings::<SalesforceSettings>(&fields(None, None), Purpose::Import)
-                .expect("the default form is valid");
+        // A field left out is empty, the password, as it always was: a stored document that
+        // names only the consumer secret's property keeps reading the token from the password.
+        let (settings, _) = parse_settings::<SalesforceSettings>(
+            &fields(Some("ConsumerSecret"), None),
+            Purpose::Import,
+        )
+        .expect("valid");
         let Credentials::Cyberark {
-            consumer_secret_field,
             refresh_token_field,
             ..
         } = settings.credentials
         else {
             panic!("cyberark credentials");
         };
+        assert_eq!(refresh_token_field.0, "");
+        // A form starts from the schema's defaults, which differ.
+        let schema = serde_json::to_value(invhost_plugin_api::schema::settings_schema::<
+            SalesforceSettings,
+        >())
+        .expect("json");
+        let defaults: Vec<&Value> = [
+            "consumer_secret_field",
+            "refresh_token_field",
+        ]
+        .iter()
+        .map(|field| &schema["definitions"]["Credentials"]["oneOf"][1]["properties"][field]["default"])
+        .collect();
+        assert_eq!(defaults, [&json!(""), &json!(DEFAULT_REFRESH_TOKEN_FIELD)]);
         assert_eq!(
-            (
-                consumer_secret_field.0.as_str(),
-                refresh_token_field.0.as_str()
+            check(
+                fields(Some(""), Some(DEFAULT_REFRESH_TOKEN_FIELD)),
+                Purpose::Save
             ),
-            ("", "RefreshToken")
+            Ok(vec![])
         );
         for (secret, token) in [
             (Some(""), Some("")),
+            (None, None),
             (None, Some("")),
-            (Some("RefreshToken"), None),
+            (Some("RefreshToken"), Some("refreshtoken")),
             (Some("Token"), Some("token")),
             // The password is `Content` to the provider, named or not.
             (Some("Content"), Some("")),
