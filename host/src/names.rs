@@ -22,6 +22,16 @@ pub fn shown(name: &str) -> String {
         .collect()
 }
 
+/// A connection name as a word of a command a message suggests: quoted when it holds a space
+/// (the name rule allows nothing else a shell would split on), escaped like [`shown`].
+pub fn shell_word(name: &str) -> String {
+    if name.contains(' ') {
+        format!("\"{}\"", shown(name))
+    } else {
+        shown(name)
+    }
+}
+
 /// A name quoted for a message, as [`shown`] gives it; for `Display` inside `format!`.
 #[derive(Debug, Clone, Copy)]
 pub struct Shown<'a>(pub &'a str);

@@ -176,7 +176,8 @@ mod lookups {
         assert_eq!(
             message(error),
             "the CyberArk account has no property `Content`; its properties are \
-             ConsumerSecret, Name; the account has no password (Content) to read"
+             ConsumerSecret, Name; the account has no password (Content) to read: store it in \
+             CyberArk, or name the property that holds the value"
         );
     }
 

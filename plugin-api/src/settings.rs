@@ -79,24 +79,25 @@ impl VaultQuery {
         Ok(pairs)
     }
 
-    /// Checks the query as a settings value: the rules of [`VaultQuery::pairs`], and no
-    /// `AppID` key (the host sends the application ID from its own configuration). Records
-    /// a problem on `field` (a dotted path such as `credentials.query`) in `validator`.
+    /// The pairs a lookup may send: the rules of [`VaultQuery::pairs`], and no `AppID` key
+    /// (the host sends the application ID from its own configuration). The host's CyberArk
+    /// client and the settings check both apply it.
+    pub fn lookup_pairs(&self) -> Result<Vec<(&str, &str)>, String> {
+        let pairs = self.pairs()?;
+        if let Some((key, _)) = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case("AppID")) {
+            return Err(format!(
+                "`{key}` cannot be part of the query; invhost sends cyberark.app_id from its \
+                 configuration (invhost.toml), so remove it"
+            ));
+        }
+        Ok(pairs)
+    }
+
+    /// Checks the query as a settings value ([`VaultQuery::lookup_pairs`]). Records a problem
+    /// on `field` (a dotted path such as `credentials.query`) in `validator`.
     pub fn check(&self, field: &str, validator: &mut Validator) {
-        match self.pairs() {
-            Err(message) => validator.problem(field, message),
-            Ok(pairs) => {
-                if let Some((key, _)) = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case("AppID"))
-                {
-                    validator.problem(
-                        field,
-                        format!(
-                            "`{key}` cannot be part of the query; invhost sends cyberark.app_id \
-                             from its configuration (invhost.toml), so remove it"
-                        ),
-                    );
-                }
-            }
+        if let Err(message) = self.lookup_pairs() {
+            validator.problem(field, message);
         }
     }
 }

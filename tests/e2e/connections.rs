@@ -420,14 +420,16 @@ fn a_revoked_token_marks_the_connection_for_reauthorization() {
 fn a_connection_without_a_token_says_which_command_generates_it() {
     let sim = simulator(SimConfig::default());
     let env = Env::with_plugins(&[SALESFORCE]);
-    add(&env, "acme", &settings(&sim));
-    let expected = "credentials.refresh_token: is empty (no token generated yet); generate it \
-                    with `invhost connections generate-token acme`";
-    let run = test_run(&env, "acme");
+    // A name with a space: the command to paste quotes it.
+    add(&env, "Acme Prod", &settings(&sim));
+    let expected = "credentials.refresh_token: is empty (no token generated yet); generate \
+                    credentials.refresh_token with \
+                    `invhost connections generate-token \"Acme Prod\"`";
+    let run = test_run(&env, "Acme Prod");
     assert!(run.failure().contains(expected), "{run:?}");
-    let run = env.run(&["run", "acme"]);
+    let run = env.run(&["run", "Acme Prod"]);
     assert!(run.failure().contains(expected), "{run:?}");
-    let runs = env.run(&["runs", "acme", "--json"]).json();
+    let runs = env.run(&["runs", "Acme Prod", "--json"]).json();
     assert!(
         runs[0]["error"]
             .as_str()

@@ -192,16 +192,16 @@ fn cyberark_test_json(env: &Env, args: &[&str]) -> (Run, Value) {
     (run, value)
 }
 
+/// The Salesforce account with its consumer secret, and a refresh token property left empty.
+fn account_with_an_empty_refresh_token() -> Account {
+    Account::new("Salesforce", "acme-prod", "pw")
+        .property("ConsumerSecret", SECRET)
+        .property("RefreshToken", "")
+}
+
 #[test]
 fn an_empty_property_is_present_but_empty_and_fails_like_a_lookup() {
-    let setup = setup(
-        vec![
-            Account::new("Salesforce", "acme-prod", "pw")
-                .property("ConsumerSecret", SECRET)
-                .property("RefreshToken", ""),
-        ],
-        true,
-    );
+    let setup = setup(vec![account_with_an_empty_refresh_token()], true);
     let query = ["--query", "Safe=Salesforce;Object=acme-prod"];
     let run = setup.env.run(
         &[
@@ -464,6 +464,23 @@ fn generating_a_token_for_vault_credentials_prints_it_once_to_store_in_the_vault
         &[token.as_str(), SECRET],
         "the database",
     );
+}
+
+#[test]
+fn an_empty_refresh_token_in_the_vault_says_which_command_generates_one() {
+    let sim = approving_simulator();
+    let setup = setup(vec![account_with_an_empty_refresh_token()], true);
+    add(&setup.env, "acme", &vault_settings(&sim, "acme-prod"));
+    let run = test_run(&setup.env, "acme");
+    assert!(
+        run.failure().contains(
+            "the refresh token in CyberArk account `Safe=Salesforce;Object=acme-prod` (property \
+             RefreshToken) is empty (no token generated and stored there yet); generate \
+             credentials.refresh_token with `invhost connections generate-token acme`"
+        ),
+        "{run:?}"
+    );
+    assert_eq!(sim.control().requests(), 0, "nothing reached Salesforce");
 }
 
 #[test]

@@ -85,10 +85,13 @@ pub(super) fn read_document(file: &Path) -> anyhow::Result<serde_json::Value> {
         (text, file.display().to_string())
     };
     let mut reader = serde_json::Deserializer::from_str(&text);
-    let document = serde::Deserialize::deserialize(&mut reader)
+    serde::Deserialize::deserialize(&mut reader)
         .and_then(|Strict(document)| reader.end().map(|()| document))
-        .with_context(|| format!("{source} is not valid JSON"))?;
-    Ok(document)
+        .map_err(|error| match error.classify() {
+            // Valid JSON that says a key twice (the one data error `Strict` raises).
+            serde_json::error::Category::Data => anyhow::anyhow!("{source}: {error}"),
+            _ => anyhow::Error::new(error).context(format!("{source} is not valid JSON")),
+        })
 }
 
 /// A JSON document in which no object names a key twice. serde_json keeps the last of two
@@ -152,7 +155,8 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         while let Some(key) = map.next_key::<String>()? {
             if object.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
-                    "the key `{key}` is given twice in one object; keep one"
+                    "the key `{}` is given twice in one object; keep one",
+                    key.escape_debug()
                 )));
             }
             let Strict(value) = map.next_value()?;

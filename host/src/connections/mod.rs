@@ -37,7 +37,10 @@ pub fn failure_line(error: &CallError, source_type: Option<&SourceType>, name: &
     let Some(plugin_error) = error.plugin_error() else {
         return error.to_string();
     };
-    let generate = format!("`invhost connections generate-token {name}`");
+    let generate = format!(
+        "`invhost connections generate-token {}`",
+        crate::names::shell_word(name)
+    );
     if plugin_error.needs_reauthorization() {
         return format!(
             "{}; generate a new token with {generate}",
@@ -45,26 +48,27 @@ pub fn failure_line(error: &CallError, source_type: Option<&SourceType>, name: &
         );
     }
     if plugin_error.kind == ErrorKind::CONFIG
-        && refuses_a_filled_field(plugin_error, source_type, GENERATE_TOKEN_ACTION)
+        && let Some(field) = refused_filled_field(plugin_error, source_type, GENERATE_TOKEN_ACTION)
     {
-        return format!("{}; generate it with {generate}", plugin_error.message);
+        return format!("{}; generate {field} with {generate}", plugin_error.message);
     }
     error.to_string()
 }
 
-/// Whether a validation error names a field that `action` of `source_type` fills.
-fn refuses_a_filled_field(error: &Error, source_type: Option<&SourceType>, action: &str) -> bool {
-    let Some(action) = source_type.and_then(|t| t.actions.iter().find(|a| a.id == action)) else {
-        return false;
-    };
-    let Ok(details) = serde_json::from_value::<ValidationDetails>(error.details.clone()) else {
-        return false;
-    };
+/// The first field a validation error names that `action` of `source_type` fills.
+fn refused_filled_field(
+    error: &Error,
+    source_type: Option<&SourceType>,
+    action: &str,
+) -> Option<String> {
+    let action = source_type?.actions.iter().find(|a| a.id == action)?;
+    let details = serde_json::from_value::<ValidationDetails>(error.details.clone()).ok()?;
     details
         .missing
         .iter()
         .chain(details.problems.iter().map(|p| &p.field))
-        .any(|field| action.fills.contains(field))
+        .find(|field| action.fills.contains(field))
+        .cloned()
 }
 
 /// A failure of a connection operation; each says what to do next.

@@ -17,6 +17,22 @@ use crate::cyberark::config::{
 };
 use crate::cyberark::error::CyberArkError;
 
+/// Properties of a vault account as the CCP answers them; every account answer carries some
+/// (`Content`, its password, almost always). Matched regardless of case.
+const ACCOUNT_KEYS: &[&str] = &[
+    "Content",
+    "UserName",
+    "Address",
+    "Database",
+    "Name",
+    "ObjectName",
+    "Safe",
+    "Folder",
+    "PolicyID",
+    "DeviceType",
+    "PasswordChangeInProcess",
+];
+
 /// TLS alerts a server sends when it does not accept the client certificate offered.
 const CLIENT_CERT_ALERTS: [&str; 9] = [
     "CertificateRequired",
@@ -116,20 +132,8 @@ impl CcpClient {
     pub fn request_url(&self, query: &str) -> Result<Url, CyberArkError> {
         let vault_query = VaultQuery(query.to_owned());
         let pairs = vault_query
-            .pairs()
+            .lookup_pairs()
             .map_err(|reason| CyberArkError::InvalidQuery { reason })?;
-        if let Some((key, _)) = pairs
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case("AppID"))
-        {
-            return Err(CyberArkError::InvalidQuery {
-                reason: format!(
-                    "`{key}` cannot be part of the query; invhost sends cyberark.app_id \
-                     (`{}`)",
-                    self.app_id
-                ),
-            });
-        }
         let mut text = format!("AppID={}", encode(&self.app_id));
         for (key, value) in fold_query(pairs) {
             text.push('&');
@@ -256,9 +260,16 @@ impl CcpClient {
                 &self.app_id,
             ));
         }
-        // Any other JSON object is the account: the CCP returns only the properties defined
-        // on it, and a missing one is reported by name when it is asked for.
-        if (200..300).contains(&status) {
+        // Any other JSON object that carries one of the properties every vault account has
+        // some of is the account: the CCP returns only the properties defined on it, and a
+        // missing one is reported by name when it is asked for. A JSON object without any of
+        // them is another service's answer (a wrong url or path).
+        let looks_like_an_account = object.keys().any(|key| {
+            ACCOUNT_KEYS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(key))
+        });
+        if (200..300).contains(&status) && looks_like_an_account {
             return Ok(VaultAccount::from_json(object));
         }
         Err(not_ccp())
@@ -483,6 +494,20 @@ mod tests {
             .read_answer("Safe=S", 404, "application/json", br#"{"value": "x"}"#)
             .expect_err("refused");
         assert_eq!(not_an_account.reason(), "not_ccp");
+        // Another JSON service answering 200: none of an account's properties.
+        let other_service = client
+            .read_answer(
+                "Safe=S",
+                200,
+                "application/json",
+                br#"{"value": "x", "count": 1}"#,
+            )
+            .expect_err("refused");
+        assert_eq!(other_service.reason(), "not_ccp");
+        let lowercase = client
+            .read_answer("Safe=S", 200, "application/json", br#"{"content": "pw"}"#)
+            .expect("an account");
+        assert_eq!(lowercase.property_names(), ["content"]);
         let array = client
             .read_answer("Safe=S", 200, "application/json", br#"["x"]"#)
             .expect_err("refused");

@@ -418,7 +418,10 @@ fn properties_listed(field: &str, available: &[String]) -> String {
         format!("its properties are {}", available.join(", "))
     };
     if field.is_empty() || field.eq_ignore_ascii_case(CONTENT) {
-        format!("{names}; the account has no password (Content) to read")
+        format!(
+            "{names}; the account has no password (Content) to read: store it in CyberArk, or \
+             name the property that holds the value"
+        )
     } else {
         format!("{names}; leave the field empty for the password (Content)")
     }
@@ -513,7 +516,8 @@ mod tests {
         assert_eq!(
             no_password.to_string(),
             "the CyberArk account has no property `Content`; its properties are UserName; the \
-             account has no password (Content) to read"
+             account has no password (Content) to read: store it in CyberArk, or name the \
+             property that holds the value"
         );
     }
 }

@@ -118,7 +118,7 @@ pub fn load_dirs(dirs: &[PluginDir], host_version: &str) -> LoadReport {
             Err(error) => {
                 let unreadable = UnreadableDir {
                     path: dir.path.clone(),
-                    reason: unreadable_reason(&error),
+                    reason: unreadable_reason(&error, dir.explicit),
                 };
                 tracing::warn!(dir = %unreadable.path.display(), reason = %unreadable.reason, "Plugin directory skipped.");
                 report.unreadable_dirs.push(unreadable);
@@ -170,8 +170,12 @@ fn duplicate(
 }
 
 /// Why a plugin directory could not be searched, in one line that says what to do.
-fn unreadable_reason(error: &std::io::Error) -> String {
-    let fix = "fix the path given with --plugins-dir or INVHOST_PLUGINS_DIR";
+fn unreadable_reason(error: &std::io::Error, explicit: bool) -> String {
+    let fix = if explicit {
+        "fix the path given with --plugins-dir or INVHOST_PLUGINS_DIR"
+    } else {
+        "make it a directory of plugin libraries, or remove it"
+    };
     match error.kind() {
         std::io::ErrorKind::NotFound => format!("does not exist; {fix}"),
         std::io::ErrorKind::NotADirectory => format!("is not a directory; {fix}"),

@@ -28,6 +28,7 @@ pub use supersession::{ConnectionFacts, Retirement, Supersession};
 pub use unused::{Reason, UnusedReport, UnusedRow, UnusedTotals};
 pub use users::{UserRow, UserTotals, UsersReport};
 
+use crate::names::shell_word;
 use crate::store::{StoreError, snapshots::time_text};
 
 /// The default N of the N-day windows (`--active-days`, `--inactive-days`).
@@ -173,15 +174,6 @@ impl From<csv::Error> for ReportError {
 impl From<serde_json::Error> for ReportError {
     fn from(error: serde_json::Error) -> Self {
         ReportError::Json(error)
-    }
-}
-
-/// A connection name as a shell word (quoted when it holds a space).
-pub(crate) fn shell_word(name: &str) -> String {
-    if name.contains(' ') {
-        format!("\"{name}\"")
-    } else {
-        name.to_owned()
     }
 }
 

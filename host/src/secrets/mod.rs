@@ -93,9 +93,9 @@ pub fn open(schema: &Value, stored: &Value, key: &MasterKey) -> Result<Value, Se
     Ok(plain)
 }
 
-/// Replaces every non-empty secret with [`REDACTED`], and the password of any URL
-/// (`https://user:password@host`) with `***`: plugins refuse such URLs now, but a document
-/// stored before a plugin did must not show one either.
+/// Replaces every non-empty secret with [`REDACTED`], and the user name and password of any
+/// URL (`https://user:password@host`, `https://TOKEN@host`) with `***`: plugins refuse such URLs
+/// now, but a document stored before a plugin did must not show one either.
 pub fn redact(schema: &Value, document: &Value) -> Value {
     let mut redacted = document.clone();
     for p in secret_pointers(schema, document) {
@@ -112,9 +112,11 @@ pub fn redact(schema: &Value, document: &Value) -> Value {
 fn mask_url_passwords(value: &mut Value) {
     match value {
         Value::String(text) if text.contains('@') => {
+            // A user name alone may be a token (`https://TOKEN@host`): mask both parts.
             if let Ok(mut url) = url::Url::parse(text)
-                && url.password().is_some()
-                && url.set_password(Some("***")).is_ok()
+                && (!url.username().is_empty() || url.password().is_some())
+                && url.set_password(None).is_ok()
+                && url.set_username("***").is_ok()
             {
                 *text = url.to_string();
             }
@@ -223,16 +225,13 @@ mod tests {
     fn passwords_inside_urls_are_masked_on_the_way_out() {
         let stored = json!({"login_url": "https://ada:hunter2@login.example.com",
                             "nested": [{"url": "http://u:p%40ss@10.0.0.1:3128"}],
+                            "token": "https://TOKEN123@api.example.com",
                             "plain": "https://login.example.com", "mail": "ada@example.com"});
         let shown = redact(&schema(), &stored).to_string();
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("p%40ss"),
-            "{shown}"
-        );
-        assert!(
-            shown.contains("https://ada:***@login.example.com"),
-            "{shown}"
-        );
+        for secret in ["hunter2", "p%40ss", "TOKEN123"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("https://***@login.example.com"), "{shown}");
         assert!(
             shown.contains("\"plain\":\"https://login.example.com\""),
             "{shown}"

@@ -145,7 +145,7 @@ impl Planner {
                         continue;
                     }
                     if connection.auth_state == AuthState::ReauthorizationRequired {
-                        tracing::warn!(connection = %connection.name, schedule = %schedule, "Skipped a scheduled import: the connection needs re-authorization; run `invhost connections generate-token {}`.", connection.name);
+                        tracing::warn!(connection = %connection.name, schedule = %schedule, "Skipped a scheduled import: the connection needs re-authorization; run `invhost connections generate-token {}`.", crate::names::shell_word(&connection.name));
                         continue;
                     }
                     if slots > 1 {

@@ -277,6 +277,8 @@ pub struct Http {
     via_proxy: bool,
     /// The proxy's address starts with `https://`: the client speaks TLS to the proxy itself.
     tls_proxy: bool,
+    /// Some request through this client (or a clone) got an answer: the proxy speaks TLS.
+    answered: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Http {
@@ -286,6 +288,7 @@ impl Http {
             client: http_client(proxy)?,
             via_proxy: proxy.is_some(),
             tls_proxy: proxy.is_some_and(|p| p.url.scheme() == "https"),
+            answered: std::sync::Arc::default(),
         })
     }
 
@@ -382,6 +385,8 @@ impl Http {
             (result, _) => result,
         }
         .map_err(|error| self.explain(&error, host))?;
+        self.answered
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let status = response.status();
         let mut headers = response.headers().clone();
         headers_seen(&headers);
@@ -442,7 +447,8 @@ impl Http {
     pub fn explain(&self, error: &reqwest::Error, host: &str) -> Error {
         let chain = error_chain(error);
         let explained = classify_chain(&chain, error.is_timeout(), host, self.via_proxy);
-        if self.tls_proxy && may_be_a_plain_proxy(&chain, error.is_timeout()) {
+        let answered_before = self.answered.load(std::sync::atomic::Ordering::Relaxed);
+        if self.tls_proxy && !answered_before && may_be_a_plain_proxy(&chain, error.is_timeout()) {
             tls_proxy_hint(explained)
         } else {
             explained
@@ -453,7 +459,8 @@ impl Http {
     /// neither a name nor a refused connection but an answer cut short (or one too slow).
     fn explain_body(&self, error: &reqwest::Error, host: &str) -> Error {
         if error.is_timeout() {
-            return self.explain(error, host);
+            // The answer had begun, so the way there works: no hint about the proxy's address.
+            return classify_chain(&error_chain(error), true, host, self.via_proxy);
         }
         let chain = error_chain(error);
         let cause = chain.last().map_or("unknown error", String::as_str);

@@ -311,12 +311,15 @@ impl Credentials {
                         ))
                     })?;
                 if refresh_token.is_empty() {
+                    // The field the token action fills is named in the details, so that the
+                    // host adds its command for it (which prints the token to store there).
                     return Err(Error::config(format!(
-                        "the refresh token in CyberArk account `{}` ({}) is empty: generate it \
-                         with the Generate action and store it there",
+                        "the refresh token in CyberArk account `{}` ({}) is empty (no token \
+                         generated and stored there yet)",
                         query.0,
                         property_name(refresh_token_field)
-                    )));
+                    ))
+                    .with_details(serde_json::json!({"missing": ["credentials.refresh_token"]})));
                 }
                 Ok(ResolvedCredentials {
                     consumer_secret,
