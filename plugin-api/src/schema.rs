@@ -133,6 +133,7 @@ fn discriminator_of(variants: &[Value]) -> Option<String> {
 
 /// The schema keyword that marks a [`crate::settings::VaultQuery`]: [`check_document`] applies
 /// the vault query rules ([`crate::settings::VaultQuery::check`]) to every value under it.
+/// Since plugin-api 1.2.
 pub const VAULT_QUERY_KEYWORD: &str = "x-vault-query";
 
 /// Checks `document` against a settings schema made by [`settings_schema`], recording every

@@ -81,7 +81,7 @@ impl VaultQuery {
 
     /// The pairs a lookup may send: the rules of [`VaultQuery::pairs`], and no `AppID` key
     /// (the host sends the application ID from its own configuration). The host's CyberArk
-    /// client and the settings check both apply it.
+    /// client and the settings check both apply it. Since plugin-api 1.2.
     pub fn lookup_pairs(&self) -> Result<Vec<(&str, &str)>, String> {
         let pairs = self.pairs()?;
         if let Some((key, _)) = pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case("AppID")) {
@@ -94,7 +94,8 @@ impl VaultQuery {
     }
 
     /// Checks the query as a settings value ([`VaultQuery::lookup_pairs`]). Records a problem
-    /// on `field` (a dotted path such as `credentials.query`) in `validator`.
+    /// on `field` (a dotted path such as `credentials.query`) in `validator`. Since plugin-api
+    /// 1.2; the document check applies it to every query (see [`crate::schema::VAULT_QUERY_KEYWORD`]).
     pub fn check(&self, field: &str, validator: &mut Validator) {
         if let Err(message) = self.lookup_pairs() {
             validator.problem(field, message);
