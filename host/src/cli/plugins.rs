@@ -124,10 +124,18 @@ fn list(context: &Context, json: bool) -> anyhow::Result<ExitCode> {
 
 fn print_listing(listing: &Listing<'_>) {
     if listing.plugins.is_empty() {
-        println!(
-            "No plugins loaded. Searched: {}",
-            listing.plugin_dirs.join(", ")
-        );
+        // The directories that could be read; the others are listed below with the reason.
+        let searched: Vec<&str> = listing
+            .plugin_dirs
+            .iter()
+            .map(String::as_str)
+            .filter(|dir| !listing.unreadable_dirs.iter().any(|u| u.path == *dir))
+            .collect();
+        if searched.is_empty() {
+            println!("No plugins loaded.");
+        } else {
+            println!("No plugins loaded. Searched: {}", searched.join(", "));
+        }
     }
     for plugin in &listing.plugins {
         println!(

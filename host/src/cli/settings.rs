@@ -155,7 +155,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         while let Some(key) = map.next_key::<String>()? {
             if object.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
-                    "the key `{}` is given twice in one object; keep one",
+                    "the key `{}` is given twice in one object (keep one); the second is",
                     key.escape_debug()
                 )));
             }
