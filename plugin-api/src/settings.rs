@@ -203,22 +203,21 @@ impl ProxySettings {
 /// Parses a proxy address in one of the [`PROXY_FORMS`].
 pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
     let server = server.trim();
-    // A password typed into the address must not be echoed back.
-    let shown = without_userinfo(server);
-    let refuse = |why: &str| {
-        Err(format!(
-            "`{shown}` is not a proxy address ({why}); use {PROXY_FORMS}"
-        ))
-    };
     // No proxy address holds an `@` but one with a user name and password in it; refuse it
-    // before any other reason could quote a part of the password (`http://u:pa/ss@h:1`).
+    // before any other reason could quote a part of the password (`http://u:pa/ss@h:1`). Not
+    // even a masked address is shown: where the password ends is anyone's guess. Past this
+    // check the address holds no user name or password and may be quoted as typed.
     if server.contains('@') {
-        // Not even the masked address: where the password ends is anyone's guess.
         return Err(format!(
             "the address holds an `@`, so it is not repeated here: put the user name and \
              password under proxy credentials, not in the address; use {PROXY_FORMS}"
         ));
     }
+    let refuse = |why: &str| {
+        Err(format!(
+            "`{server}` is not a proxy address ({why}); use {PROXY_FORMS}"
+        ))
+    };
     let text = if server.contains("://") {
         server.to_owned()
     } else if bare_ip_and_port(server) {
@@ -246,11 +245,6 @@ pub fn parse_proxy_server(server: &str) -> Result<ProxyAddress, String> {
         None if port_text(&text).is_empty() => return refuse("the port is missing"),
         Some(0) => return refuse(&port_problem("0")),
         _ => {}
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return refuse(
-            "put the user name and password under proxy credentials, not in the address",
-        );
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
         return refuse("a proxy address ends with the port: no path, `?` or `#` after it");
@@ -286,8 +280,7 @@ fn bare_ip_port_problem(text: &str) -> Option<String> {
 /// The port text of a URL whose port did not parse (`http://host:99999/x` gives `99999`).
 fn port_text(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host_port = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     let after_brackets = host_port.rfind(']').map_or(host_port, |i| &host_port[i..]);
     after_brackets.rsplit_once(':').map_or("", |(_, port)| port)
 }
